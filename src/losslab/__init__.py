@@ -1,0 +1,57 @@
+"""losslab: mean squared error, cross-entropy and their relatives, as likelihoods.
+
+Every loss takes the prediction first and the target second, then
+keyword-only options, including ``reduction`` ("mean", "sum", "none") and
+per-sample ``weight``. Its closed-form gradient is ``losslab.grad.<name>``.
+The same code runs on NumPy, PyTorch and JAX arrays (the Python array API).
+"""
+
+from . import grad, likelihoods, registry
+from .losses import (
+    Decomposition,
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    brier_score,
+    cross_entropy,
+    cross_entropy_decomposition,
+    distillation_loss,
+    entropy,
+    gaussian_nll,
+    huber,
+    kl_divergence,
+    laplace_nll,
+    log_loss,
+    mae,
+    mse,
+    pinball,
+    poisson_nll,
+    rmse,
+    smooth_labels,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Decomposition",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "brier_score",
+    "cross_entropy",
+    "cross_entropy_decomposition",
+    "distillation_loss",
+    "entropy",
+    "gaussian_nll",
+    "grad",
+    "huber",
+    "kl_divergence",
+    "laplace_nll",
+    "likelihoods",
+    "log_loss",
+    "mae",
+    "mse",
+    "pinball",
+    "poisson_nll",
+    "registry",
+    "rmse",
+    "smooth_labels",
+]

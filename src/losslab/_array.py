@@ -1,0 +1,230 @@
+"""Array plumbing shared by every loss: one namespace per call, dtypes, stable primitives.
+
+Everything here is written against the Python array API standard through
+``array-api-compat``, so the same code runs on NumPy, PyTorch, JAX and
+array-api-strict. The numerically delicate primitives (log-sum-exp,
+log-sigmoid, softplus, ``xlogy``) live here once, so no loss ever writes
+``log(softmax(x))`` or ``log(sigmoid(x))`` by hand.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import array_api_compat as aac
+import numpy as np
+
+__all__ = [
+    "as_arrays",
+    "compute_dtype",
+    "float_eps",
+    "is_concrete",
+    "lgamma",
+    "log_sigmoid",
+    "log_softmax",
+    "logsumexp",
+    "numel",
+    "sigmoid",
+    "softmax",
+    "softplus",
+    "sum_log",
+    "to_float",
+    "xlogy",
+]
+
+
+def _library(x: Any) -> str:
+    """Short name of the library an array comes from, for error messages."""
+    module = type(x).__module__.split(".")[0]
+    return {"jaxlib": "jax", "builtins": "python"}.get(module, module)
+
+
+def _convert_hint(library: str) -> str:
+    return {
+        "torch": "torch.as_tensor(x)",
+        "jax": "jax.numpy.asarray(x)",
+        "numpy": "numpy.asarray(x)",
+    }.get(library, f"the {library} asarray function")
+
+
+def as_arrays(*args: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
+    """Resolve one array namespace for ``args`` and return ``(xp, *arrays)``.
+
+    ``None`` entries pass through untouched. Python scalars, lists and tuples
+    are converted into the namespace (and onto the device) of the first real
+    array; if there is none, NumPy is used. Arrays from two different
+    libraries are an error, never a silent conversion: the message names both
+    arguments and how to convert.
+    """
+    arrays = [(n, a) for n, a in zip(names, args, strict=False) if a is not None and aac.is_array_api_obj(a)]
+    if arrays:
+        try:
+            xp = aac.array_namespace(*(a for _, a in arrays))
+        except TypeError:
+            first_name, first = arrays[0]
+            for name, a in arrays[1:]:
+                if _library(a) != _library(first):
+                    lib = _library(first)
+                    raise TypeError(
+                        f"`{name}` is a {_library(a)} array but `{first_name}` is a {lib} array; "
+                        f"all array arguments must come from one library: convert `{name}` "
+                        f"with {_convert_hint(lib)}"
+                    ) from None
+            raise
+        device = aac.device(arrays[0][1])
+    else:
+        xp = aac.array_namespace(np.empty(0))
+        device = None
+    out = []
+    for name, a in zip(names, args, strict=False):
+        if a is None or aac.is_array_api_obj(a):
+            out.append(a)
+            continue
+        try:
+            out.append(xp.asarray(a, device=device) if device is not None else xp.asarray(a))
+        except (TypeError, ValueError) as exc:
+            raise TypeError(
+                f"`{name}` must be an array or a (nested) sequence of numbers; got {type(a).__name__}: {exc}"
+            ) from None
+    return (xp, *out)
+
+
+def is_concrete(*arrays: Any) -> bool:
+    """True when the values can be inspected (False inside ``jax.jit`` or for Dask).
+
+    Value checks (NaN, ranges, zero weight) need concrete values; shape checks
+    always run.
+    """
+    return not any(a is not None and aac.is_lazy_array(a) for a in arrays)
+
+
+def compute_dtype(xp: Any, dtype: Any) -> Any:
+    """The dtype a loss accumulates in: float32 for float16/bfloat16, else ``dtype``."""
+    return xp.float32 if xp.finfo(dtype).bits < 32 else dtype
+
+
+def float_eps(xp: Any, dtype: Any) -> float:
+    """Machine epsilon of a floating dtype (the clipping floor for probabilities)."""
+    return float(xp.finfo(dtype).eps)
+
+
+def to_float(xp: Any, x: Any, name: str) -> Any:
+    """Return ``x`` as a floating array; integers and booleans go to the default float.
+
+    Complex input is refused: no loss here is defined for it.
+    """
+    if xp.isdtype(x.dtype, "real floating"):
+        return x
+    if xp.isdtype(x.dtype, ("integral", "bool")):
+        info = xp.__array_namespace_info__()
+        default = info.default_dtypes(device=aac.device(x))["real floating"]
+        return xp.astype(x, default)
+    raise TypeError(f"`{name}` must hold real numbers; got dtype {x.dtype}")
+
+
+# ---------------------------------------------------------------- stable math
+def logsumexp(xp: Any, x: Any, axis: int = -1, keepdims: bool = False) -> Any:
+    """log(sum(exp(x))) along ``axis`` without overflow.
+
+    The row maximum is subtracted first. A row whose entries are all ``-inf``
+    gives ``-inf`` (the log of an empty sum), not NaN: the shift is taken as
+    0 where the maximum is not finite.
+    """
+    m = xp.max(x, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else xp.squeeze(out, axis=axis)
+
+
+def log_softmax(xp: Any, x: Any, axis: int = -1) -> Any:
+    """x - logsumexp(x): exact for logits of any magnitude, -inf stays -inf."""
+    return x - logsumexp(xp, x, axis=axis, keepdims=True)
+
+
+def softmax(xp: Any, x: Any, axis: int = -1) -> Any:
+    """exp(x - max) / sum(exp(x - max))."""
+    m = xp.max(x, axis=axis, keepdims=True)
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    e = xp.exp(x - m)
+    return e / xp.sum(e, axis=axis, keepdims=True)
+
+
+def softplus(xp: Any, x: Any) -> Any:
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)); never overflows."""
+    return xp.maximum(x, xp.zeros_like(x)) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+def log_sigmoid(xp: Any, x: Any) -> Any:
+    """log(sigmoid(x)) = -softplus(-x), exact for large |x|."""
+    return -softplus(xp, -x)
+
+
+def sigmoid(xp: Any, x: Any) -> Any:
+    """1 / (1 + exp(-x)) evaluated on exp(-|x|) so that no branch overflows."""
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def xlogy(xp: Any, x: Any, y: Any) -> Any:
+    """x * log(y) with the convention 0 * log(0) = 0 (and no log(0) evaluated)."""
+    zero = x == 0
+    safe_y = xp.where(zero, xp.ones_like(y), y)
+    return xp.where(zero, xp.zeros_like(x), x * xp.log(safe_y))
+
+
+def lgamma(xp: Any, x: Any) -> Any:
+    """log Gamma(x), which the array API standard does not define.
+
+    Dispatched to the library's own special function so autograd and jit keep
+    working: ``torch.lgamma``, ``jax.scipy.special.gammaln`` and
+    ``scipy.special.gammaln`` for NumPy-like arrays.
+    """
+    if aac.is_torch_array(x):
+        import torch
+
+        return torch.lgamma(x)
+    if aac.is_jax_array(x):
+        from jax.scipy.special import gammaln
+
+        return gammaln(x)
+    from scipy.special import gammaln
+
+    if aac.is_numpy_array(x):
+        return gammaln(x)
+    # array-api-strict and other namespaces: round-trip through NumPy.
+    host = np.from_dlpack(x)
+    return xp.asarray(gammaln(host), dtype=x.dtype, device=aac.device(x))
+
+
+def sum_log(xp: Any, x: Any, floor: float) -> Any:
+    """sum(log(x)) over a 1-d array whose entries are all >= ``floor`` > 0, with fewer logs.
+
+    Pairs are multiplied level by level before one log per block: a product of
+    ``2**k`` numbers >= floor stays above the dtype's smallest normal for the
+    ``k`` chosen here (4 in float64, 2 in float32 at floor = eps), so nothing
+    underflows, and the rounding of the products adds ~``2**k`` ulp to the
+    sum, far below the loss's own rounding. A log costs ~10x a multiply, so
+    this is ~2x faster than ``sum(log(x))`` on large inputs.
+    """
+    finfo = xp.finfo(x.dtype)
+    levels = int(math.floor(math.log2(math.log(finfo.smallest_normal) / math.log(floor)))) if floor < 1 else 0
+    total = 0.0
+    for _ in range(max(levels, 0)):
+        n = x.shape[0]
+        if n < 2:
+            break
+        if n % 2:
+            total = total + xp.log(x[n - 1])
+            n -= 1
+        x = x[: n // 2] * x[n // 2 : n]
+    return xp.sum(xp.log(x)) + total
+
+
+def prod(shape: tuple[int, ...]) -> int:
+    return math.prod(shape)
+
+
+def numel(x: Any) -> int:
+    """Number of elements (``x.size`` is a method on torch tensors)."""
+    return math.prod(tuple(x.shape))

@@ -1,0 +1,113 @@
+"""The one reduction mechanism: per-element coefficients ``c``.
+
+Every loss computes its per-element (or per-sample) values ``l`` and asks
+:func:`coefficients` for ``c`` such that
+
+* ``reduction="sum"``:  result = sum(c * l), with c = w (or 1),
+* ``reduction="mean"``: result = sum(c * l), with c = w / sum(w) (or 1/n),
+* ``reduction="none"``: result = c * l, with c = w (or 1).
+
+Its gradient is then ``c * dl`` where ``dl`` is the per-element derivative,
+so the loss and its gradient cannot disagree about weights, ignored targets
+or denominators. ``"none"`` returns the weighted per-element losses, and its
+gradient is that of their sum.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._array import is_concrete, numel, prod
+from ._validation import check_reduction, fmt, position, value_at
+
+Coefficient = Any  # None (meaning 1), a Python float, or an array broadcastable to the loss
+
+
+def prepare_weight(xp: Any, weight: Any, loss_shape: tuple[int, ...], dtype: Any) -> Any:
+    """Validate per-sample weights and shape them to broadcast against the loss.
+
+    ``weight`` must have the loss's shape (one weight per loss element) or
+    ``(n,)`` where ``n`` is the loss's leading dimension (one weight per sample,
+    shared by the sample's elements). Anything else is an error, never a
+    silent broadcast. Weights must be finite and non-negative.
+    """
+    if weight is None:
+        return None
+    if not xp.isdtype(weight.dtype, ("real floating", "integral", "bool")):
+        raise TypeError(f"`weight` must hold real numbers; got dtype {weight.dtype}")
+    w = xp.astype(weight, dtype)
+    loss_shape = tuple(loss_shape)
+    if tuple(w.shape) != loss_shape:
+        if w.ndim == 1 and len(loss_shape) > 1 and w.shape[0] == loss_shape[0]:
+            w = xp.reshape(w, (loss_shape[0],) + (1,) * (len(loss_shape) - 1))
+        else:
+            per_sample = f" or ({loss_shape[0]},) (one per sample)" if len(loss_shape) > 1 else ""
+            raise ValueError(
+                f"`weight` must have shape {loss_shape} (one per loss element){per_sample}; got {tuple(weight.shape)}"
+            )
+    if is_concrete(w) and numel(w):
+        bad = ~((w >= 0) & (w < float("inf")))
+        if bool(xp.any(bad)):
+            pos = position(xp, bad)
+            raise ValueError(f"`weight` must be finite and non-negative; got {value_at(w, pos)!r} at index {fmt(pos)}")
+    return w
+
+
+def coefficients(
+    xp: Any,
+    loss_shape: tuple[int, ...],
+    reduction: str,
+    weight: Any = None,
+    *,
+    total: Any = None,
+    zero_total: str = "the total `weight` is 0",
+) -> Coefficient:
+    """The coefficients ``c`` described in the module docstring.
+
+    ``total`` overrides the denominator of ``"mean"`` (cross-entropy with
+    class weights divides by the summed weights of the target classes).
+    """
+    check_reduction(reduction)
+    if reduction != "mean":
+        return weight
+    n = prod(tuple(loss_shape))
+    if weight is None and total is None:
+        if n == 0:
+            raise ValueError(
+                f"the input is empty (loss shape {tuple(loss_shape)}); the mean of no "
+                f"elements is undefined: use reduction='sum' or pass data"
+            )
+        return 1.0 / n
+    if total is None:
+        total = xp.sum(weight) * (n // numel(weight) if numel(weight) else 0)
+    if is_concrete(total) and not bool(total > 0):
+        raise ValueError(
+            f"{zero_total} under reduction='mean', so the mean is undefined; "
+            f"use reduction='sum' or give some samples positive weight"
+        )
+    return (1.0 if weight is None else weight) / total
+
+
+def reduce(xp: Any, loss: Any, c: Coefficient, reduction: str, out_dtype: Any) -> Any:
+    """Apply ``c`` and reduce.
+
+    Reduced results stay in the compute dtype (float32 for half-precision
+    inputs, so a float16 sum beyond 65504 stays finite); ``"none"`` returns
+    the input's dtype.
+    """
+    if reduction != "none" and isinstance(c, float):
+        return xp.sum(loss) * c  # unweighted mean: scale the sum, not every element
+    if c is not None:
+        loss = loss * c
+    if reduction == "none":
+        return xp.astype(loss, out_dtype) if loss.dtype != out_dtype else loss
+    return xp.sum(loss)
+
+
+def scale_grad(xp: Any, dl: Any, c: Coefficient, out_dtype: Any, *, axis: int | None = None) -> Any:
+    """Gradient of the reduced loss: ``c * dl``, with ``c`` expanded along ``axis`` if given."""
+    if c is not None:
+        if axis is not None and not isinstance(c, float):
+            c = xp.expand_dims(c, axis=axis)
+        dl = dl * c
+    return xp.astype(dl, out_dtype) if dl.dtype != out_dtype else dl

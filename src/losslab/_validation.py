@@ -1,0 +1,200 @@
+"""Argument checks and error messages, in one place.
+
+Every message names the argument, says what is wrong (with the offending
+value or position) and how to fix it, in the style of scikit-learn:
+"`quantile` must be in (0, 1); got 1.5".
+
+Whole-array value checks are kept off the hot path: losses compute first and
+only when the result is not finite do they call :func:`finalize`'s diagnosis,
+which then scans the inputs to say which entry was at fault. Checks on small
+arrays (per-sample weights, class indices) run up front.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable
+from typing import Any
+
+from ._array import is_concrete, numel
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+# ------------------------------------------------------------ scalar options
+def check_reduction(reduction: Any) -> str:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"`reduction` must be one of 'mean', 'sum' or 'none'; got {reduction!r}")
+    return reduction
+
+
+def _real(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number; got {type(value).__name__} {value!r}")
+    value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"`{name}` must be a number; got nan")
+    return value
+
+
+def check_positive(name: str, value: Any) -> float:
+    """A strictly positive, finite scalar option (delta, temperature, ...)."""
+    v = _real(name, value)
+    if not (0.0 < v < math.inf):
+        raise ValueError(f"`{name}` must be positive and finite; got {value!r}")
+    return v
+
+
+def check_open_unit(name: str, value: Any) -> float:
+    """A scalar in the open interval (0, 1) (a quantile)."""
+    v = _real(name, value)
+    if not 0.0 < v < 1.0:
+        raise ValueError(f"`{name}` must be in (0, 1); got {value!r}")
+    return v
+
+
+def check_closed_unit(name: str, value: Any) -> float:
+    """A scalar in [0, 1] (label smoothing, mixing weights)."""
+    v = _real(name, value)
+    if not 0.0 <= v <= 1.0:
+        raise ValueError(f"`{name}` must be in [0, 1]; got {value!r}")
+    return v
+
+
+# ------------------------------------------------------------------- shapes
+def check_same_shape(a_name: str, a: Any, b_name: str, b: Any, hint: str = "") -> None:
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(
+            f"`{b_name}` must have the shape of `{a_name}` {tuple(a.shape)}; got {tuple(b.shape)}"
+            + (f". {hint}" if hint else "; losslab never broadcasts the two silently")
+        )
+
+
+def check_nonempty(name: str, x: Any) -> None:
+    if any(d == 0 for d in x.shape):
+        raise ValueError(f"`{name}` is empty (shape {tuple(x.shape)}); a loss over no elements is undefined")
+
+
+def check_floating(name: str, xp: Any, x: Any, fix: str) -> None:
+    if not xp.isdtype(x.dtype, "real floating"):
+        raise TypeError(f"`{name}` must be a floating-point array; got dtype {x.dtype}. {fix}")
+
+
+# -------------------------------------------------------------------- values
+def position(xp: Any, mask: Any) -> tuple[int, ...]:
+    """Index of the first True entry of a concrete boolean array."""
+    idx = xp.nonzero(mask)
+    return tuple(int(i[0]) for i in idx)
+
+
+def fmt(pos: tuple[int, ...]) -> str:
+    return str(pos[0]) if len(pos) == 1 else str(pos)
+
+
+def value_at(x: Any, pos: tuple[int, ...]) -> float:
+    return float(x[pos]) if pos else float(x)
+
+
+def nonfinite_error(xp: Any, name: str, x: Any, *, allow_neg_inf: bool = False) -> ValueError | None:
+    """A ValueError naming the first NaN or infinity of ``x``, or None."""
+    if x is None or not xp.isdtype(x.dtype, "real floating"):
+        return None
+    bad = xp.isnan(x) | (x == math.inf)
+    if not allow_neg_inf:
+        bad = bad | (x == -math.inf)
+    if not bool(xp.any(bad)):
+        return None
+    pos = position(xp, bad)
+    v = value_at(x, pos)
+    what = "NaN" if math.isnan(v) else repr(v)
+    return ValueError(
+        f"`{name}` contains {what} at index {fmt(pos)}; the loss is undefined there: "
+        f"drop or impute non-finite entries first"
+    )
+
+
+def range_error(xp: Any, name: str, x: Any, low: float, high: float, what: str = "probabilities") -> ValueError | None:
+    """A ValueError naming the first entry outside [low, high] (NaN included), or None."""
+    bad = ~((x >= low) & (x <= high))
+    if not bool(xp.any(bad)):
+        return None
+    pos = position(xp, bad)
+    return ValueError(f"`{name}` must hold {what} in [{low:g}, {high:g}]; got {value_at(x, pos)!r} at index {fmt(pos)}")
+
+
+def check_range(
+    xp: Any, name: str, x: Any, low: float, high: float, what: str = "probabilities", *, check_max: bool = True
+) -> None:
+    """Cheap up-front range check: one min (and one max); the scan runs only on failure.
+
+    NaN fails both comparisons, so it is reported here too.
+    """
+    if not is_concrete(x) or numel(x) == 0:
+        return
+    ok = bool(xp.min(x) >= low)
+    if ok and check_max:
+        ok = bool(xp.max(x) <= high)
+    if not ok:
+        err = range_error(xp, name, x, low, high, what)
+        if err is not None:
+            raise err
+
+
+def row_sum_tolerance(xp: Any, dtype: Any, num_classes: int) -> float:
+    """How far a probability row may sum from 1: rounding of ``num_classes`` stored values.
+
+    At least 1e-4 absolute, so that probabilities written with 6 decimals pass;
+    float16/bfloat16 rows get ``8 * C * eps`` of their own dtype.
+    """
+    return max(1e-4, 8.0 * num_classes * float(xp.finfo(dtype).eps))
+
+
+def check_row_sums(xp: Any, name: str, sums: Any, tol: float) -> None:
+    """``sums`` are row sums already computed by the caller (folded into its work)."""
+    if not is_concrete(sums) or numel(sums) == 0:
+        return
+    if bool(xp.min(sums) >= 1.0 - tol) and bool(xp.max(sums) <= 1.0 + tol):
+        return
+    bad = ~(xp.abs(sums - 1.0) <= tol)
+    if bool(xp.any(bad)):
+        pos = position(xp, bad)
+        raise ValueError(
+            f"`{name}` rows must sum to 1 (within {tol:.1g}); row {fmt(pos)} sums to "
+            f"{value_at(sums, pos)!r}. Pass logits to the logits variant, or normalise the rows"
+        )
+
+
+def finalize(xp: Any, result: Any, diagnose: Callable[[], Exception | None]) -> Any:
+    """Return ``result``, or raise the diagnosis when it is not finite.
+
+    This is how value checks are folded into the computation: NaN and inf in
+    the inputs propagate into the result, so one check on the (usually much
+    smaller) result replaces a scan of every input. Only on failure are the
+    inputs scanned, to name the culprit. ``diagnose`` returns None when a
+    non-finite result is the mathematically right answer (KL with q = 0
+    where p > 0 is +inf); then the result is returned as it is.
+    """
+    if not is_concrete(result):
+        return result
+    if bool(xp.all(xp.isfinite(result))):
+        return result
+    err = diagnose()
+    if err is not None:
+        raise err
+    return result
+
+
+def overflow_error(name: str, dtype: Any) -> ValueError:
+    return ValueError(
+        f"the {name} overflowed {dtype} although every input is finite; rescale the inputs or compute in float64"
+    )
+
+
+def first_error(*candidates: Callable[[], Exception | None]) -> Exception | None:
+    """Run diagnosis steps in order and return the first error found."""
+    for c in candidates:
+        err = c()
+        if err is not None:
+            return err
+    return None

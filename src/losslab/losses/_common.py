@@ -1,0 +1,119 @@
+"""The skeleton shared by the elementwise losses: prepare, reduce, check the result.
+
+An elementwise loss is two small kernels, ``value(xp, p, t) -> l`` and
+``deriv(xp, p, t) -> dl/dp``, written side by side in its module. This file
+turns such a pair into the public loss and its gradient, so the argument
+handling, the weights, the reduction and the error messages are the same
+for every one of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .._array import as_arrays, compute_dtype, to_float
+from .._reduction import coefficients, prepare_weight, reduce, scale_grad
+from .._validation import check_same_shape, finalize, first_error, nonfinite_error, overflow_error
+
+Kernel = Callable[[Any, Any, Any], Any]
+
+
+class Prepared:
+    """Inputs of one call, converted to one namespace and the compute dtype."""
+
+    __slots__ = ("xp", "pred", "target", "weight", "out_dtype", "names")
+
+    def __init__(self, xp, pred, target, weight, out_dtype, names):
+        self.xp, self.pred, self.target, self.weight = xp, pred, target, weight
+        self.out_dtype, self.names = out_dtype, names
+
+    def diagnose(self, what: str = "loss", extra: Callable[[], Exception | None] | None = None):
+        """The first non-finite input, else ``extra``'s finding, else an overflow error."""
+        xp, (pn, tn) = self.xp, self.names
+        return first_error(
+            lambda: nonfinite_error(xp, pn, self.pred),
+            lambda: nonfinite_error(xp, tn, self.target),
+            extra or (lambda: None),
+            lambda: overflow_error(what, self.out_dtype),
+        )
+
+
+def prepare_pair(
+    pred: Any,
+    target: Any,
+    weight: Any = None,
+    *,
+    names: tuple[str, str] = ("pred", "target"),
+    target_shape: tuple[int, ...] | None = None,
+    extra: tuple[Any, ...] = (),
+    extra_names: tuple[str, ...] = (),
+) -> tuple[Prepared, tuple[Any, ...]]:
+    """Resolve the namespace, check dtypes and shapes, cast to the compute dtype.
+
+    ``target`` must have ``pred``'s shape (or ``target_shape`` when given).
+    Integer and boolean targets are cast to the prediction's float dtype.
+    ``extra`` arrays (learned variances, scales) join the namespace check and
+    are returned cast to the compute dtype (None and Python scalars pass).
+    """
+    xp, pred, target, weight, *extra = as_arrays(pred, target, weight, *extra, names=(*names, "weight", *extra_names))
+    pred = to_float(xp, pred, names[0])
+    out_dtype = pred.dtype
+    cdt = compute_dtype(xp, out_dtype)
+    if not xp.isdtype(target.dtype, ("real floating", "integral", "bool")):
+        raise TypeError(f"`{names[1]}` must hold real numbers; got dtype {target.dtype}")
+    if target_shape is None:
+        check_same_shape(names[0], pred, names[1], target)
+    elif tuple(target.shape) != tuple(target_shape):
+        raise ValueError(f"`{names[1]}` must have shape {tuple(target_shape)}; got {tuple(target.shape)}")
+    pred = xp.astype(pred, cdt) if pred.dtype != cdt else pred
+    target = xp.astype(target, cdt) if target.dtype != cdt else target
+    extra = tuple(
+        xp.astype(to_float(xp, e, n), cdt) if hasattr(e, "dtype") else e
+        for e, n in zip(extra, extra_names, strict=True)
+    )
+    return Prepared(xp, pred, target, weight, out_dtype, names), extra
+
+
+def finish(
+    P: Prepared,
+    values: Any,
+    reduction: str,
+    *,
+    grad: bool,
+    name: str,
+    extra: Callable[[], Exception | None] | None = None,
+) -> Any:
+    """Weight and reduce per-element ``values`` (a loss, or a derivative when ``grad``).
+
+    The result is checked for finiteness; on failure the inputs are scanned
+    to name the culprit (``extra`` adds loss-specific findings).
+    """
+    xp = P.xp
+    shape = tuple(values.shape)
+    c = coefficients(xp, shape, reduction, prepare_weight(xp, P.weight, shape, P.pred.dtype))
+    if grad:
+        out = scale_grad(xp, values, c, P.out_dtype)
+    else:
+        out = reduce(xp, values, c, reduction, P.out_dtype)
+    return finalize(xp, out, lambda: P.diagnose("gradient" if grad else name, extra))
+
+
+def elementwise_loss(
+    value: Kernel,
+    pred: Any,
+    target: Any,
+    *,
+    reduction: str,
+    weight: Any,
+    name: str = "loss",
+) -> Any:
+    """Public loss from a value kernel ``value(xp, p, t)``."""
+    P, _ = prepare_pair(pred, target, weight)
+    return finish(P, value(P.xp, P.pred, P.target), reduction, grad=False, name=name)
+
+
+def elementwise_grad(deriv: Kernel, pred: Any, target: Any, *, reduction: str, weight: Any) -> Any:
+    """Gradient of the public loss w.r.t. its first argument, from ``deriv(xp, p, t)``."""
+    P, _ = prepare_pair(pred, target, weight)
+    return finish(P, deriv(P.xp, P.pred, P.target), reduction, grad=True, name="gradient")

@@ -1,0 +1,283 @@
+"""Entropy, KL divergence, the decomposition CE = H + KL, and distillation.
+
+All take distributions along ``axis`` and reduce over the remaining (batch)
+axes with the usual ``reduction``/``weight``. For a single distribution the
+batch is empty and ``"mean"`` returns its value.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+from .._array import as_arrays, compute_dtype, log_softmax, logsumexp, softmax, to_float, xlogy
+from .._reduction import coefficients, prepare_weight, reduce, scale_grad
+from .._validation import (
+    check_closed_unit,
+    check_positive,
+    check_range,
+    check_row_sums,
+    check_same_shape,
+    finalize,
+    first_error,
+    nonfinite_error,
+    overflow_error,
+    row_sum_tolerance,
+)
+from .categorical import Classes
+
+__all__ = [
+    "Decomposition",
+    "cross_entropy_decomposition",
+    "distillation_loss",
+    "distillation_loss_grad",
+    "entropy",
+    "entropy_grad",
+    "kl_divergence",
+    "kl_divergence_grad",
+]
+
+
+def _distributions(arrays, names, axis, weight):
+    """Check probability arrays (same shape, entries in [0, 1], rows summing to 1).
+
+    Returns the namespace, the arrays with the class axis moved last, the
+    weight (in the namespace) and the output dtype.
+    """
+    xp, weight, *arrays = as_arrays(weight, *arrays, names=("weight", *names))
+    first = to_float(xp, arrays[0], names[0])
+    out_dtype = first.dtype
+    cdt = compute_dtype(xp, out_dtype)
+    if first.ndim == 0:
+        raise ValueError(f"`{names[0]}` must have a class axis; got a 0-d array")
+    if not -first.ndim <= axis < first.ndim:
+        raise ValueError(f"`axis` must be in [-{first.ndim}, {first.ndim - 1}]; got {axis}")
+    out = []
+    for a, name in zip(arrays, names, strict=True):
+        a = to_float(xp, a, name)
+        check_same_shape(names[0], first, name, a)
+        a = xp.moveaxis(a, axis, -1)
+        a = xp.astype(a, cdt) if a.dtype != cdt else a
+        check_range(xp, name, a, 0.0, 1.0)
+        check_row_sums(xp, name, xp.sum(a, axis=-1), row_sum_tolerance(xp, out_dtype, a.shape[-1]))
+        out.append(a)
+    return xp, out, weight, out_dtype
+
+
+def _coef(xp, batch, reduction, weight, dtype):
+    return coefficients(xp, batch, reduction, prepare_weight(xp, weight, batch, dtype))
+
+
+# ------------------------------------------------------------------ entropy
+#   H(p) = -sum_c p_c log p_c   (0 log 0 = 0)          dH/dp_c = -(log p_c + 1)
+def entropy(p: Any, *, axis: int = -1, reduction: str = "mean", weight: Any = None) -> Any:
+    r"""Shannon entropy in nats, :math:`H(p) = -\sum_c p_c \log p_c`, with :math:`0 \log 0 = 0`.
+
+    ``p`` holds distributions along ``axis`` (entries in [0, 1], summing to 1).
+    Matches ``scipy.stats.entropy`` (which renormalises instead of checking).
+
+    References: Cover & Thomas (2006), Elements of Information Theory, ch. 2.
+
+    >>> import numpy as np
+    >>> round(float(entropy(np.array([0.5, 0.5, 0.0]))), 6)  # log 2
+    0.693147
+    """
+    xp, (q,), w, out_dtype = _distributions((p,), ("p",), axis, weight)
+    values = -xp.sum(xlogy(xp, q, q), axis=-1)
+    return reduce(xp, values, _coef(xp, tuple(q.shape[:-1]), reduction, w, q.dtype), reduction, out_dtype)
+
+
+def entropy_grad(p: Any, *, axis: int = -1, reduction: str = "mean", weight: Any = None) -> Any:
+    r"""Gradient of :func:`entropy` w.r.t. ``p`` (unconstrained): :math:`-(\log p + 1)`.
+
+    It is :math:`+\infty` where :math:`p_c = 0` (the entropy's slope at the
+    simplex boundary), returned as such.
+
+    >>> import numpy as np
+    >>> entropy_grad(np.array([1.0, 0.0])).tolist()
+    [-1.0, inf]
+    """
+    xp, (q,), w, out_dtype = _distributions((p,), ("p",), axis, weight)
+    safe = xp.where(q > 0, q, xp.ones_like(q))
+    g = xp.where(q > 0, -(xp.log(safe) + 1.0), xp.full_like(q, math.inf))
+    c = _coef(xp, tuple(q.shape[:-1]), reduction, w, q.dtype)
+    g = scale_grad(xp, g, c, out_dtype, axis=-1)
+    return xp.moveaxis(g, -1, axis)
+
+
+# ------------------------------------------------------------------------ KL
+#   KL(p || q) = sum_c p_c (log p_c - log q_c)         dKL/dp_c = log p_c - log q_c + 1
+def kl_divergence(p: Any, q: Any, *, axis: int = -1, reduction: str = "mean", weight: Any = None) -> Any:
+    r"""Kullback-Leibler divergence :math:`\mathrm{KL}(p \,\|\, q) = \sum_c p_c \log(p_c / q_c)`.
+
+    The mathematical argument order: ``p`` is the reference ("true")
+    distribution, ``q`` the model. (``torch.nn.functional.kl_div(input,
+    target)`` takes log q first and computes KL(target || input).)
+    :math:`0 \log(0/q) = 0`; where :math:`p_c > 0 = q_c` the divergence is
+    :math:`+\infty` and is returned as ``inf``, which is its value.
+
+    >>> import numpy as np
+    >>> round(float(kl_divergence(np.array([0.5, 0.5]), np.array([0.9, 0.1]))), 6)
+    0.510826
+    """
+    xp, (a, b), w, out_dtype = _distributions((p, q), ("p", "q"), axis, weight)
+    values = xp.sum(xlogy(xp, a, a) - xlogy(xp, a, b), axis=-1)
+    return reduce(xp, values, _coef(xp, tuple(a.shape[:-1]), reduction, w, a.dtype), reduction, out_dtype)
+
+
+def kl_divergence_grad(p: Any, q: Any, *, axis: int = -1, reduction: str = "mean", weight: Any = None) -> Any:
+    r"""Gradient of :func:`kl_divergence` w.r.t. ``p``: :math:`\log p - \log q + 1`.
+
+    :math:`-\infty` where :math:`p_c = 0 < q_c`, :math:`+\infty` where :math:`q_c = 0`.
+
+    >>> import numpy as np
+    >>> kl_divergence_grad(np.array([0.5, 0.5]), np.array([0.5, 0.5])).tolist()
+    [1.0, 1.0]
+    """
+    xp, (a, b), w, out_dtype = _distributions((p, q), ("p", "q"), axis, weight)
+    la = xp.where(a > 0, xp.log(xp.where(a > 0, a, xp.ones_like(a))), xp.full_like(a, -math.inf))
+    lb = xp.where(b > 0, xp.log(xp.where(b > 0, b, xp.ones_like(b))), xp.full_like(b, -math.inf))
+    g = la - lb + 1.0
+    c = _coef(xp, tuple(a.shape[:-1]), reduction, w, a.dtype)
+    return xp.moveaxis(scale_grad(xp, g, c, out_dtype, axis=-1), -1, axis)
+
+
+# ------------------------------------------------------------- decomposition
+class Decomposition(NamedTuple):
+    """Cross-entropy split into the target's entropy and the KL divergence (nats)."""
+
+    entropy: Any
+    kl: Any
+    cross_entropy: Any
+
+
+def cross_entropy_decomposition(
+    target_probs: Any, logits: Any, *, axis: int = -1, reduction: str = "mean", weight: Any = None
+) -> Decomposition:
+    r"""Split :math:`H(p, q) = H(p) + \mathrm{KL}(p\,\|\,q)` with :math:`q = \mathrm{softmax}(z)`.
+
+    The three terms are computed independently (none by subtracting the
+    others), so ``cross_entropy == entropy + kl`` holds to rounding and is a
+    real check. Because :math:`H(p)` does not depend on the model, minimising
+    cross-entropy over the model is minimising the KL divergence.
+
+    >>> import numpy as np
+    >>> d = cross_entropy_decomposition(np.array([0.7, 0.2, 0.1]), np.array([1.0, 0.0, -1.0]))
+    >>> round(float(d.cross_entropy), 6), round(float(d.entropy + d.kl), 6)
+    (0.807606, 0.807606)
+    """
+    K = Classes(logits, target_probs, weight, axis=axis, names=("logits", "target_probs"))
+    xp, p = K.xp, K.target
+    if K.hard:
+        raise TypeError("`target_probs` must hold class probabilities, not class indices; use smooth_labels(..., 0.0)")
+    K.check_soft_rows()
+    logq = log_softmax(xp, K.z, axis=-1)
+    pos = p > 0
+    safe_logq = xp.where(pos, logq, xp.zeros_like(logq))
+    ce = -xp.sum(xp.where(pos, p * safe_logq, xp.zeros_like(p)), axis=-1)
+    h = -xp.sum(xlogy(xp, p, p), axis=-1)
+    safe_p = xp.where(pos, p, xp.ones_like(p))
+    kl = xp.sum(xp.where(pos, p * (xp.log(safe_p) - safe_logq), xp.zeros_like(p)), axis=-1)
+    c = _coef(xp, tuple(K.z.shape[:-1]), reduction, K.weight, K.z.dtype)
+    terms = [reduce(xp, v, c, reduction, K.out_dtype) for v in (h, kl, ce)]
+    terms = [finalize(xp, t, lambda: K.diagnose()) for t in terms]
+    return Decomposition(*terms)
+
+
+# ---------------------------------------------------------------- distillation
+#   p = softmax(teacher / T), q = softmax(student / T)
+#   l = a T^2 KL(p || q) + (1 - a) CE(student, y)
+#   dl/dstudent = a T (q - p) + (1 - a)(softmax(student) - onehot(y))
+def _distill(student, teacher, temperature, target, alpha, axis, reduction, weight, grad):
+    T = check_positive("temperature", temperature)
+    alpha = check_closed_unit("alpha", alpha)
+    hard = target is not None and alpha < 1.0
+    if target is None:
+        alpha = 1.0  # only the soft term
+    K = Classes(student, target if hard else None, weight, axis=axis, names=("student_logits", "target"))
+    xp, s = K.xp, K.z
+    _, _, t = as_arrays(s, teacher, names=("student_logits", "teacher_logits"))
+    t = to_float(xp, t, "teacher_logits")
+    check_same_shape("student_logits", xp.moveaxis(s, -1, K.axis), "teacher_logits", t)
+    t = xp.astype(xp.moveaxis(t, K.axis, -1), s.dtype)
+    log_q = log_softmax(xp, s / T, axis=-1)
+    log_p = log_softmax(xp, t / T, axis=-1)
+    p = xp.exp(log_p)
+    if grad:
+        values = alpha * T * (xp.exp(log_q) - p)
+    else:
+        kl = xp.sum(xp.where(p > 0, p * (log_p - log_q), xp.zeros_like(p)), axis=-1)
+        values = alpha * T * T * kl
+    if hard:
+        if grad:
+            values = values + (1.0 - alpha) * (softmax(xp, s, axis=-1) - K.onehot())
+        else:
+            values = values + (1.0 - alpha) * (logsumexp(xp, s, axis=-1) - K.picked(s))
+    c = _coef(xp, tuple(s.shape[:-1]), reduction, K.weight, s.dtype)
+
+    def diagnose():
+        return first_error(
+            lambda: nonfinite_error(xp, "student_logits", s),
+            lambda: nonfinite_error(xp, "teacher_logits", t),
+            lambda: overflow_error("distillation loss", K.out_dtype),
+        )
+
+    if grad:
+        g = scale_grad(xp, values, c, K.out_dtype, axis=-1)
+        return finalize(xp, xp.moveaxis(g, -1, K.axis), diagnose)
+    return finalize(xp, reduce(xp, values, c, reduction, K.out_dtype), diagnose)
+
+
+def distillation_loss(
+    student_logits: Any,
+    teacher_logits: Any,
+    *,
+    temperature: float = 2.0,
+    target: Any = None,
+    alpha: float = 0.5,
+    axis: int = -1,
+    reduction: str = "mean",
+    weight: Any = None,
+) -> Any:
+    r"""Knowledge distillation (Hinton, Vinyals & Dean 2015).
+
+    .. math:: l = lpha\,T^2\,\mathrm{KL}ig(\mathrm{softmax}(t/T)\,\|\,\mathrm{softmax}(s/T)ig)
+              + (1 - lpha)\,\mathrm{CE}(s, y)
+
+    The :math:`T^2` keeps the soft term's gradient on the scale of the hard
+    term's as ``T`` grows. Without ``target`` the loss is the soft term alone
+    (``alpha`` is then not applied). With ``target`` (integer class indices)
+    ``alpha`` weighs the soft term and ``1 - alpha`` the hard-label
+    cross-entropy at temperature 1. As :math:`T \to \infty` the soft term's
+    gradient tends to that of ``mse`` on mean-centred logits divided by the
+    number of classes (Hinton et al., sec. 2.1): MSE on logits is that limit,
+    not the same loss.
+
+    >>> import numpy as np
+    >>> s, t = np.array([[1.0, 0.0, -1.0]]), np.array([[2.0, 0.0, -2.0]])
+    >>> round(float(distillation_loss(s, t, temperature=1.0)), 6)
+    0.115611
+    """
+    return _distill(student_logits, teacher_logits, temperature, target, alpha, axis, reduction, weight, False)
+
+
+def distillation_loss_grad(
+    student_logits: Any,
+    teacher_logits: Any,
+    *,
+    temperature: float = 2.0,
+    target: Any = None,
+    alpha: float = 0.5,
+    axis: int = -1,
+    reduction: str = "mean",
+    weight: Any = None,
+) -> Any:
+    r"""Gradient of :func:`distillation_loss` w.r.t. the student's logits.
+
+    :math:`lpha T\,(q_T - p_T) + (1 - lpha)(\mathrm{softmax}(s) - \mathrm{onehot}(y))`.
+
+    >>> import numpy as np
+    >>> distillation_loss_grad(np.array([[0.0, 0.0]]), np.array([[0.0, 0.0]])).tolist()
+    [[0.0, 0.0]]
+    """
+    return _distill(student_logits, teacher_logits, temperature, target, alpha, axis, reduction, weight, True)

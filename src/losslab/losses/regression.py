@@ -1,0 +1,268 @@
+"""Regression losses on real-valued predictions: squared, absolute, Huber, pinball.
+
+Each loss sits beside its gradient; the two kernels of a loss are written on
+adjacent lines so that one can be checked against the other at a glance.
+All of them take ``pred`` first, ``target`` second, and the keyword-only
+``reduction`` ("mean", "sum", "none") and ``weight`` (see
+:mod:`losslab._reduction`).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from .._array import as_arrays
+from .._reduction import coefficients, prepare_weight, reduce, scale_grad
+from .._validation import check_open_unit, check_positive, finalize
+from ._common import elementwise_grad, elementwise_loss, finish, prepare_pair
+
+__all__ = [
+    "huber",
+    "huber_grad",
+    "mae",
+    "mae_grad",
+    "mse",
+    "mse_grad",
+    "pinball",
+    "pinball_grad",
+    "rmse",
+    "rmse_grad",
+]
+
+
+# ----------------------------------------------------------------- squared
+#   l = (p - t)^2                    dl/dp = 2 (p - t)
+def _mse_value(xp, p, t):
+    r = p - t
+    return r * r
+
+
+def _mse_deriv(xp, p, t):
+    return 2.0 * (p - t)
+
+
+def mse(pred: Any, target: Any, *, reduction: str = "mean", weight: Any = None) -> Any:
+    r"""Mean squared error, :math:`\frac{1}{n}\sum_i (p_i - t_i)^2`.
+
+    The negative log-likelihood of a Gaussian with unit variance, up to the
+    affine map ``nll = mse / 2 + log(2 pi) / 2`` (see
+    :class:`losslab.likelihoods.Gaussian`).
+
+    Parameters
+    ----------
+    pred, target : array, any shape (the same for both)
+        Predictions and targets. Integer targets are cast to ``pred``'s dtype.
+    reduction : {"mean", "sum", "none"}
+        ``"mean"`` is ``sum(w * l) / sum(w)``; ``"none"`` returns ``w * l``.
+    weight : array of ``pred``'s shape or of shape ``(n,)``, optional
+        Non-negative weights, per element or per sample (leading axis).
+
+    Numerics: half-precision inputs are squared and summed in float32. A
+    non-finite input raises ``ValueError`` naming its position.
+
+    References: Bishop (2006), PRML, sec. 1.2.5.
+
+    >>> import numpy as np
+    >>> float(mse(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 5.0])))
+    1.3333333333333333
+    """
+    return elementwise_loss(_mse_value, pred, target, reduction=reduction, weight=weight, name="mse")
+
+
+def mse_grad(pred: Any, target: Any, *, reduction: str = "mean", weight: Any = None) -> Any:
+    r"""Gradient of :func:`mse` w.r.t. ``pred``: :math:`2 (p - t) / n` (times ``w / sum(w)``).
+
+    >>> import numpy as np
+    >>> mse_grad(np.array([1.0, 2.0]), np.array([0.0, 0.0])).tolist()
+    [1.0, 2.0]
+    """
+    return elementwise_grad(_mse_deriv, pred, target, reduction=reduction, weight=weight)
+
+
+# ---------------------------------------------------------------- absolute
+#   l = |p - t|                      dl/dp = sign(p - t)   (0 at p = t)
+def _mae_value(xp, p, t):
+    return xp.abs(p - t)
+
+
+def _mae_deriv(xp, p, t):
+    return xp.sign(p - t)
+
+
+def mae(pred: Any, target: Any, *, reduction: str = "mean", weight: Any = None) -> Any:
+    r"""Mean absolute error, :math:`\frac{1}{n}\sum_i |p_i - t_i|`.
+
+    The Laplace negative log-likelihood with unit scale, up to the constant
+    ``log 2``. Its minimiser is the (weighted) median, which is why it is
+    robust to outliers in the target. Arguments as in :func:`mse`.
+
+    >>> import numpy as np
+    >>> float(mae(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 6.0])))
+    1.0
+    """
+    return elementwise_loss(_mae_value, pred, target, reduction=reduction, weight=weight, name="mae")
+
+
+def mae_grad(pred: Any, target: Any, *, reduction: str = "mean", weight: Any = None) -> Any:
+    r"""Gradient of :func:`mae`: :math:`\mathrm{sign}(p - t)/n`, the subgradient 0 at ``p == t``.
+
+    >>> import numpy as np
+    >>> mae_grad(np.array([3.0, 0.0]), np.array([1.0, 0.0]), reduction="sum").tolist()
+    [1.0, 0.0]
+    """
+    return elementwise_grad(_mae_deriv, pred, target, reduction=reduction, weight=weight)
+
+
+# --------------------------------------------------------------------- rmse
+def _rmse_parts(pred, target, weight):
+    P, _ = prepare_pair(pred, target, weight)
+    xp = P.xp
+    c = coefficients(xp, P.pred.shape, "mean", prepare_weight(xp, P.weight, P.pred.shape, P.pred.dtype))
+    r = P.pred - P.target
+    value = xp.sqrt(reduce(xp, r * r, c, "mean", P.out_dtype))
+    return P, c, r, value
+
+
+def rmse(pred: Any, target: Any, *, weight: Any = None) -> Any:
+    r"""Root mean squared error, :math:`\sqrt{\sum_i w_i (p_i - t_i)^2 / \sum_i w_i}`.
+
+    Always reduced (a per-element square root would just be the absolute
+    error), so it takes no ``reduction``. In the target's units.
+
+    >>> import numpy as np
+    >>> float(rmse(np.array([0.0, 0.0]), np.array([3.0, 4.0])))  # sqrt((9 + 16) / 2)
+    3.5355339059327378
+    """
+    P, _, _, value = _rmse_parts(pred, target, weight)
+    return finalize(P.xp, value, lambda: P.diagnose("rmse"))
+
+
+def rmse_grad(pred: Any, target: Any, *, weight: Any = None) -> Any:
+    r"""Gradient of :func:`rmse`: :math:`c_i (p_i - t_i) / \mathrm{rmse}`, with
+    :math:`c_i = w_i/\sum w`; 0 where the rmse is 0 (the subgradient).
+
+    >>> import numpy as np
+    >>> rmse_grad(np.array([0.0, 0.0]), np.array([3.0, 4.0])).round(4).tolist()
+    [-0.4243, -0.5657]
+    """
+    P, c, r, value = _rmse_parts(pred, target, weight)
+    xp = P.xp
+    safe = xp.where(value > 0, value, xp.ones_like(value))
+    g = xp.where(value > 0, r / safe, xp.zeros_like(r))
+    return finalize(xp, scale_grad(xp, g, c, P.out_dtype), lambda: P.diagnose("gradient"))
+
+
+# -------------------------------------------------------------------- huber
+#   l = r^2 / 2            if |r| <= delta        dl/dp = r
+#   l = delta (|r| - delta/2)  otherwise          dl/dp = delta sign(r)     (r = p - t)
+def _huber_value(xp, p, t, *, delta):
+    a = xp.abs(p - t)
+    return xp.where(a <= delta, 0.5 * a * a, delta * (a - 0.5 * delta))
+
+
+def _huber_deriv(xp, p, t, *, delta):
+    return xp.clip(p - t, min=-delta, max=delta)
+
+
+def huber(pred: Any, target: Any, *, delta: float = 1.0, reduction: str = "mean", weight: Any = None) -> Any:
+    r"""Huber loss: quadratic within ``delta`` of the target, linear outside.
+
+    .. math:: l = \tfrac12 r^2 \text{ if } |r| \le \delta, \quad
+              \delta(|r| - \tfrac12\delta) \text{ otherwise}, \qquad r = p - t.
+
+    Matches ``torch.nn.functional.huber_loss`` (not ``smooth_l1_loss``, which
+    divides by ``beta``). Its gradient is the residual clipped to
+    ``[-delta, delta]``, so one outlier cannot dominate an update.
+
+    References: Huber (1964), Ann. Math. Statist. 35(1).
+
+    >>> import numpy as np
+    >>> huber(np.array([0.5, 3.0]), np.array([0.0, 0.0]), reduction="none").tolist()
+    [0.125, 2.5]
+    """
+    delta = check_positive("delta", delta)
+    return elementwise_loss(
+        partial(_huber_value, delta=delta), pred, target, reduction=reduction, weight=weight, name="huber"
+    )
+
+
+def huber_grad(pred: Any, target: Any, *, delta: float = 1.0, reduction: str = "mean", weight: Any = None) -> Any:
+    r"""Gradient of :func:`huber`: :math:`\mathrm{clip}(p - t, -\delta, \delta) / n`.
+
+    >>> import numpy as np
+    >>> huber_grad(np.array([0.5, 3.0]), np.array([0.0, 0.0]), reduction="sum").tolist()
+    [0.5, 1.0]
+    """
+    delta = check_positive("delta", delta)
+    return elementwise_grad(partial(_huber_deriv, delta=delta), pred, target, reduction=reduction, weight=weight)
+
+
+# ------------------------------------------------------------------ pinball
+#   l = max(q (t - p), (q - 1)(t - p))          dl/dp = -q if t > p, 1 - q if t < p, 0 if equal
+def _pinball_value(xp, p, t, *, q):
+    r = t - p
+    return xp.maximum(q * r, (q - 1.0) * r)
+
+
+def _pinball_deriv(xp, p, t, *, q):
+    r = t - p
+    return xp.where(r > 0, -q * xp.ones_like(r), xp.where(r < 0, (1.0 - q) * xp.ones_like(r), xp.zeros_like(r)))
+
+
+def _quantiles(pred, target, weight, quantile):
+    """Returns the prepared inputs with target expanded to the quantile axis."""
+    if isinstance(quantile, (int, float)) and not isinstance(quantile, bool):
+        q = check_open_unit("quantile", quantile)
+        P, _ = prepare_pair(pred, target, weight)
+        return P, q
+    xp, pred_arr = as_arrays(pred, names=("pred",))
+    qs = [check_open_unit(f"quantile[{i}]", float(v)) for i, v in enumerate(list(quantile))]
+    if not qs:
+        raise ValueError("`quantile` must be a number in (0, 1) or a non-empty sequence of them; got []")
+    if pred_arr.ndim == 0 or pred_arr.shape[-1] != len(qs):
+        raise ValueError(
+            f"with {len(qs)} quantiles `pred` must have a trailing quantile axis of length "
+            f"{len(qs)}; got shape {tuple(pred_arr.shape)}"
+        )
+    P, _ = prepare_pair(pred_arr, target, weight, target_shape=tuple(pred_arr.shape[:-1]))
+    xp = P.xp
+    P.target = xp.expand_dims(P.target, axis=-1)
+    q = xp.asarray(qs, dtype=P.pred.dtype, device=getattr(P.pred, "device", None))
+    return P, q
+
+
+def _pinball_run(kernel, pred, target, quantile, reduction, weight, grad):
+    P, q = _quantiles(pred, target, weight, quantile)
+    return finish(P, kernel(P.xp, P.pred, P.target, q=q), reduction, grad=grad, name="pinball loss")
+
+
+def pinball(pred: Any, target: Any, *, quantile: Any = 0.5, reduction: str = "mean", weight: Any = None) -> Any:
+    r"""Pinball (quantile) loss, minimised by the ``quantile``-th conditional quantile.
+
+    .. math:: l = \max\big(q (t - p),\ (q - 1)(t - p)\big)
+
+    ``quantile`` is a number in (0, 1), or a sequence of K of them; then
+    ``pred`` has a trailing axis of length K (one prediction per quantile)
+    and ``target`` has ``pred.shape[:-1]``. At ``q = 0.5`` it is half the
+    absolute error. Matches ``sklearn.metrics.mean_pinball_loss``.
+
+    References: Koenker & Bassett (1978), Econometrica 46(1).
+
+    >>> import numpy as np
+    >>> float(pinball(np.array([0.0]), np.array([1.0]), quantile=0.9))
+    0.9
+    >>> pinball(np.array([[0.0, 0.0]]), np.array([1.0]), quantile=[0.1, 0.9], reduction="none").tolist()
+    [[0.1, 0.9]]
+    """
+    return _pinball_run(_pinball_value, pred, target, quantile, reduction, weight, grad=False)
+
+
+def pinball_grad(pred: Any, target: Any, *, quantile: Any = 0.5, reduction: str = "mean", weight: Any = None) -> Any:
+    r"""Gradient of :func:`pinball`: :math:`-q` below the target, :math:`1 - q` above, 0 on it.
+
+    >>> import numpy as np
+    >>> pinball_grad(np.array([0.0, 2.0]), np.array([1.0, 1.0]), quantile=0.9, reduction="sum").round(6).tolist()
+    [-0.9, 0.1]
+    """
+    return _pinball_run(_pinball_deriv, pred, target, quantile, reduction, weight, grad=True)
