@@ -35,21 +35,24 @@ def prepare_weight(xp: Any, weight: Any, loss_shape: tuple[int, ...], dtype: Any
         return None
     if not xp.isdtype(weight.dtype, ("real floating", "integral", "bool")):
         raise TypeError(f"`weight` must hold real numbers; got dtype {weight.dtype}")
-    w = xp.astype(weight, dtype)
     loss_shape = tuple(loss_shape)
-    if tuple(w.shape) != loss_shape:
-        if w.ndim == 1 and len(loss_shape) > 1 and w.shape[0] == loss_shape[0]:
-            w = xp.reshape(w, (loss_shape[0],) + (1,) * (len(loss_shape) - 1))
-        else:
-            per_sample = f" or ({loss_shape[0]},) (one per sample)" if len(loss_shape) > 1 else ""
+    per_sample = False
+    if tuple(weight.shape) != loss_shape:
+        per_sample = weight.ndim == 1 and len(loss_shape) > 1 and weight.shape[0] == loss_shape[0]
+        if not per_sample:
+            hint = f" or ({loss_shape[0]},) (one per sample)" if len(loss_shape) > 1 else ""
             raise ValueError(
-                f"`weight` must have shape {loss_shape} (one per loss element){per_sample}; got {tuple(weight.shape)}"
+                f"`weight` must have shape {loss_shape} (one per loss element){hint}; got {tuple(weight.shape)}"
             )
+    w = xp.astype(weight, dtype) if weight.dtype != dtype else weight
     if is_concrete(w) and numel(w):
+        # Checked in the shape the caller gave, so that the index is one of theirs.
         bad = ~((w >= 0) & (w < float("inf")))
         if bool(xp.any(bad)):
             pos = position(xp, bad)
             raise ValueError(f"`weight` must be finite and non-negative; got {value_at(w, pos)!r} at index {fmt(pos)}")
+    if per_sample:
+        w = xp.reshape(w, (loss_shape[0],) + (1,) * (len(loss_shape) - 1))
     return w
 
 

@@ -32,7 +32,10 @@ def check_reduction(reduction: Any) -> str:
 def _real(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"`{name}` must be a real number; got {type(value).__name__} {value!r}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond float range
+        value = math.inf if value > 0 else -math.inf
     if math.isnan(value):
         raise ValueError(f"`{name}` must be a number; got nan")
     return value
@@ -83,12 +86,15 @@ def check_floating(name: str, xp: Any, x: Any, fix: str) -> None:
 
 # -------------------------------------------------------------------- values
 def position(xp: Any, mask: Any) -> tuple[int, ...]:
-    """Index of the first True entry of a concrete boolean array."""
+    """Index of the first True entry of a concrete boolean array (``()`` for a 0-d one)."""
+    if mask.ndim == 0:  # ``nonzero`` refuses 0-d arrays
+        return ()
     idx = xp.nonzero(mask)
     return tuple(int(i[0]) for i in idx)
 
 
 def fmt(pos: tuple[int, ...]) -> str:
+    """An index for a message: ``3`` for 1-d, ``(1, 2)`` for n-d, ``()`` for a 0-d array."""
     return str(pos[0]) if len(pos) == 1 else str(pos)
 
 

@@ -37,13 +37,17 @@ def losses(kind: str | None, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"losslab {__version__}: {len(specs)} losses (p: prediction, t: target)")
-    for col in ("loss", "input", "likelihood", "per-element loss", "gradient w.r.t. input"):
+    # Formulas contain brackets ("[y = c]") that rich would read as markup: escape every cell.
+    # The name column never wraps, so each name stays whole on one line (greppable).
+    table = Table(title=escape(f"losslab {__version__}: {len(specs)} losses (p: prediction, t: target)"))
+    table.add_column("loss", no_wrap=True)
+    for col in ("input", "likelihood", "per-element loss", "gradient w.r.t. input"):
         table.add_column(col, overflow="fold")
     for s in specs:
-        table.add_row(s.name, s.input_space, s.likelihood or "-", s.formula, s.grad_formula)
+        table.add_row(*(escape(c) for c in (s.name, s.input_space, s.likelihood or "-", s.formula, s.grad_formula)))
     Console().print(table)
 
 

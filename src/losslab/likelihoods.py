@@ -25,6 +25,7 @@ from typing import Any
 
 from . import losses as L
 from ._array import as_arrays, lgamma, log_softmax, sigmoid, softmax, softplus, to_float
+from ._validation import check_positive
 
 __all__ = ["Bernoulli", "Categorical", "Gaussian", "Laplace", "Likelihood", "Poisson"]
 
@@ -80,19 +81,25 @@ class Gaussian(Likelihood):
     loss_name = "mse"
     loss_argument = "mean"
 
+    def __post_init__(self):
+        object.__setattr__(self, "var", check_positive("var", self.var))
+
     def nll(self, eta, target):
         xp, eta, t = as_arrays(eta, target, names=("eta", "target"))
         r = t - self.var * eta
         return 0.5 * r * r / self.var + 0.5 * math.log(2.0 * math.pi * self.var)
 
     def mean(self, eta):
+        xp, eta = as_arrays(eta, names=("eta",))
         return self.var * eta
 
     def link(self, mean):
-        return mean / self.var
+        xp, m = as_arrays(mean, names=("mean",))
+        return m / self.var
 
     def natural_grad(self, eta, target):
-        return self.mean(eta) - target
+        xp, eta, t = as_arrays(eta, target, names=("eta", "target"))
+        return self.mean(eta) - t
 
     def loss(self, pred, target):
         return L.mse(pred, target, reduction="none")
@@ -118,15 +125,20 @@ class Laplace(Likelihood):
     loss_name = "mae"
     loss_argument = "mean"
 
+    def __post_init__(self):
+        object.__setattr__(self, "scale_b", check_positive("scale_b", self.scale_b))
+
     def nll(self, mean, target):
         xp, m, t = as_arrays(mean, target, names=("mean", "target"))
         return xp.abs(t - m) / self.scale_b + math.log(2.0 * self.scale_b)
 
     def mean(self, eta):
+        xp, eta = as_arrays(eta, names=("eta",))
         return eta
 
     def link(self, mean):
-        return mean
+        xp, m = as_arrays(mean, names=("mean",))
+        return m
 
     def natural_grad(self, eta, target):
         xp, eta, t = as_arrays(eta, target, names=("eta", "target"))
@@ -169,7 +181,8 @@ class Bernoulli(Likelihood):
         return xp.log(p) - xp.log1p(-p)
 
     def natural_grad(self, eta, target):
-        return self.mean(eta) - target
+        xp, eta, t = as_arrays(eta, target, names=("eta", "target"))
+        return self.mean(eta) - t
 
     def loss(self, pred, target):
         return L.binary_cross_entropy_with_logits(pred, target, reduction="none")
@@ -204,7 +217,7 @@ class Categorical(Likelihood):
     def natural_grad(self, eta, target):
         xp, eta, t = as_arrays(eta, target, names=("eta", "target"))
         C = eta.shape[self.axis]
-        classes = xp.arange(C, dtype=t.dtype)
+        classes = xp.arange(C, dtype=t.dtype, device=getattr(t, "device", None))
         shape = [1] * eta.ndim
         shape[self.axis] = C
         onehot = xp.astype(xp.expand_dims(t, axis=self.axis) == xp.reshape(classes, tuple(shape)), eta.dtype)
@@ -237,7 +250,8 @@ class Poisson(Likelihood):
         return xp.log(m)
 
     def natural_grad(self, eta, target):
-        return self.mean(eta) - target
+        xp, eta, t = as_arrays(eta, target, names=("eta", "target"))
+        return self.mean(eta) - t
 
     def loss(self, pred, target):
         return L.poisson_nll(pred, target, reduction="none")

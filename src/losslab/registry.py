@@ -20,8 +20,11 @@ __all__ = ["LOSSES", "LossSpec", "get"]
 #   weighted         accepts weight= (every loss here except the decomposition)
 #   reducible        accepts reduction= (rmse is always reduced)
 #   nonnegative      l >= 0 everywhere
-#   zero_at_target   l(t, t) = 0
-#   target_kind      "real", "binary", "class", "probs", "counts"
+#   zero_at_target   l(t, t) = 0, the target written in the prediction's space (0/1 labels for
+#                    binary losses, one-hot rows for class indices)
+#   target_kind      what the second argument is: "real", "binary" (0/1 labels), "class" (integer
+#                    indices), "probs" (probability rows), "counts", "logits" (the teacher's), or
+#                    "none" (a loss of one distribution: the entropy)
 #   input_space      what the first argument is: "real", "logits", "probabilities", "log-rate"
 
 

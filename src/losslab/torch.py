@@ -37,30 +37,39 @@ class _Loss(torch.nn.Module):
     """Holds keyword options; ``forward(pred, target, **per_call)`` calls the function.
 
     Array-valued options (``class_weight``, ``pos_weight``) are registered as
-    buffers so that ``.to(device)`` moves them.
+    buffers so that ``.to(device)`` and ``.to(dtype)`` move them. Per-call
+    keyword options override those given at construction; ``pred`` and
+    ``target`` are positional-only, so a loss option named ``target`` (the
+    hard labels of :class:`DistillationLoss`) can be passed per call.
     """
 
     fn: Any = None
 
     def __init__(self, **options: Any) -> None:
         super().__init__()
-        self._options = {}
+        self._options: dict[str, Any] = {}
+        self._buffer_options: dict[str, str] = {}  # option name -> buffer attribute
         for key, value in options.items():
             if isinstance(value, torch.Tensor):
-                self.register_buffer(f"_{key}", value)
-                self._options[key] = None
+                attr = f"_{key}"
+                self.register_buffer(attr, value)
+                self._buffer_options[key] = attr
             else:
                 self._options[key] = value
 
-    def forward(self, pred: torch.Tensor, target: torch.Tensor, **per_call: Any) -> torch.Tensor:
-        opts = {
-            k: (getattr(self, f"_{k}") if v is None and hasattr(self, f"_{k}") else v) for k, v in self._options.items()
-        }
+    def options(self) -> dict[str, Any]:
+        """The construction options, tensors as they are now (after ``.to``)."""
+        opts = dict(self._options)
+        opts.update({k: getattr(self, attr) for k, attr in self._buffer_options.items()})
+        return opts
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, /, **per_call: Any) -> torch.Tensor:
+        opts = self.options()
         opts.update(per_call)
         return type(self).fn(pred, target, **opts)
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in self._options.items() if v is not None)
+        return ", ".join(f"{k}={v!r}" for k, v in self.options().items())
 
 
 def _module(name: str, fn: Any, doc: str) -> type[_Loss]:

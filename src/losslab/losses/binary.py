@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .._array import float_eps, is_concrete, numel, sigmoid, softplus
 from .._validation import check_closed_unit, check_range, fmt, position, value_at
 from ._common import finish, prepare_pair
@@ -80,24 +82,22 @@ def binary_cross_entropy_grad(probs: Any, target: Any, *, reduction: str = "mean
 #   l = w+ t' softplus(-z) + (1 - t') softplus(z)       (softplus(-z) = -log sigmoid(z))
 #   dl/dz = (1 - t') sigmoid(z) - w+ t' sigmoid(-z)     (= sigmoid(z) - t' when w+ = 1)
 def _pos_weight(P, pos_weight):
+    """``pos_weight`` (already in the logits' namespace and compute dtype) checked: shape, > 0, finite."""
     if pos_weight is None:
         return 1.0
     xp = P.xp
-    if not hasattr(pos_weight, "shape"):
-        pw = float(pos_weight)
-        if not 0.0 < pw < float("inf"):
-            raise ValueError(f"`pos_weight` must be positive and finite; got {pos_weight!r}")
-        return pw
     last = P.pred.shape[-1:] if P.pred.ndim else ()
-    if tuple(pos_weight.shape) not in (tuple(P.pred.shape), tuple(last)):
+    if tuple(pos_weight.shape) not in ((), tuple(P.pred.shape), tuple(last)):
         raise ValueError(
-            f"`pos_weight` must be a number, an array of shape {tuple(last)} (one per output "
-            f"of the last axis) or of the logits' shape {tuple(P.pred.shape)}; got "
+            f"`pos_weight` must be a number (or 0-d array), an array of shape {tuple(last)} (one per "
+            f"output of the last axis) or of the logits' shape {tuple(P.pred.shape)}; got "
             f"{tuple(pos_weight.shape)}"
         )
-    if is_concrete(pos_weight) and numel(pos_weight):
-        bad = ~((pos_weight > 0) & (pos_weight < float("inf")))
-        if bool(xp.any(bad)):
+    if numel(pos_weight):
+        bad = ~((pos_weight > 0) & (pos_weight < float("inf")))  # concrete unless traced (also when closed over)
+        if is_concrete(bad) and bool(xp.any(bad)):
+            if pos_weight.ndim == 0:
+                raise ValueError(f"`pos_weight` must be positive and finite; got {float(pos_weight)!r}")
             pos = position(xp, bad)
             raise ValueError(
                 f"`pos_weight` must be positive and finite; got {value_at(pos_weight, pos)!r} at index {fmt(pos)}"
@@ -107,6 +107,8 @@ def _pos_weight(P, pos_weight):
 
 def _bce_logits(logits, target, pos_weight, label_smoothing, reduction, weight, grad):
     alpha = check_closed_unit("label_smoothing", label_smoothing)
+    if isinstance(pos_weight, bool):
+        raise TypeError(f"`pos_weight` must be a positive number or array; got bool {pos_weight!r}")
     P, (pw,) = prepare_pair(
         logits, target, weight, names=("logits", "target"), extra=(pos_weight,), extra_names=("pos_weight",)
     )
@@ -115,11 +117,16 @@ def _bce_logits(logits, target, pos_weight, label_smoothing, reduction, weight, 
     check_range(xp, "target", t, 0.0, 1.0, what="labels or label probabilities")
     if alpha:
         t = (1.0 - alpha) * t + 0.5 * alpha
-    if grad:
-        values = (1.0 - t) * sigmoid(xp, z) - pw * t * sigmoid(xp, -z)
-    else:
-        values = pw * t * softplus(xp, -z) + (1.0 - t) * softplus(xp, z)
-    return finish(P, values, reduction, grad=grad, name="binary cross-entropy")
+    # Non-finite inputs surface as NaN/inf in the result and are diagnosed by
+    # ``finish``; NumPy's warnings about them would only precede that error.
+    with np.errstate(all="ignore"):
+        if grad:
+            # sigmoid(+-inf) is finite, so ``z - z`` (NaN exactly where z is not
+            # finite) makes infinite logits an error for the gradient as for the loss.
+            values = (1.0 - t) * sigmoid(xp, z) - pw * t * sigmoid(xp, -z) + (z - z)
+        else:
+            values = pw * t * softplus(xp, -z) + (1.0 - t) * softplus(xp, z)
+        return finish(P, values, reduction, grad=grad, name="binary cross-entropy")
 
 
 def binary_cross_entropy_with_logits(
@@ -137,13 +144,13 @@ def binary_cross_entropy_with_logits(
 
     computed as ``w+ t softplus(-z) + (1 - t) softplus(z)``: exact for logits
     of any magnitude (``z = 1e4`` with ``t = 1`` costs exactly 0, with
-    ``t = 0`` exactly 1e4). Infinite logits are an error.
+    ``t = 0`` exactly 1e4). Infinite logits are an error (for the gradient too).
 
     Parameters
     ----------
     logits : array, any shape
     target : array of ``logits``' shape, labels 0/1 or probabilities in [0, 1]
-    pos_weight : number or array of shape ``(C,)`` (last axis) or ``logits.shape``
+    pos_weight : number, 0-d array, or array of shape ``(C,)`` (last axis) or ``logits.shape``
         Multiplies the positive term (PyTorch's ``pos_weight``): > 1 raises recall.
     label_smoothing : float in [0, 1]
         Targets become ``(1 - a) t + a / 2``.

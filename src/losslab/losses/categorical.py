@@ -11,6 +11,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import array_api_compat as aac
+import numpy as np
+
 from .._array import as_arrays, compute_dtype, is_concrete, logsumexp, numel, softmax, to_float
 from .._reduction import coefficients, prepare_weight, reduce, scale_grad
 from .._validation import (
@@ -29,6 +32,26 @@ from .._validation import (
 __all__ = ["cross_entropy", "cross_entropy_grad", "smooth_labels"]
 
 
+def _as_indices(xp, t):
+    """Integer or boolean class indices in the namespace's index dtype.
+
+    PyTorch gathers only with int64 indices (and reads uint8 as a mask), so
+    int8/int16/int32/uint8 targets are cast, as are booleans.
+    """
+    info = xp.__array_namespace_info__()
+    dtype = info.default_dtypes(device=getattr(t, "device", None))["indexing"]
+    return t if t.dtype == dtype else xp.astype(t, dtype)
+
+
+def _reconvert(xp, raw, converted, dtype, like):
+    """Python numbers/lists that ``as_arrays`` converted at the library's default float
+    (float32 in PyTorch) are converted again from the raw values at ``dtype``, so that
+    float64 logits do not see ``class_weight=[0.1, 0.3]`` rounded to float32."""
+    if raw is None or aac.is_array_api_obj(raw) or not xp.isdtype(converted.dtype, "real floating"):
+        return converted
+    return converted if converted.dtype == dtype else xp.asarray(raw, dtype=dtype, device=aac.device(like))
+
+
 class Classes:
     """Logits moved to a trailing class axis, and the target resolved against them."""
 
@@ -41,6 +64,7 @@ class Classes:
         z = to_float(xp, z, names[0])
         self.out_dtype = z.dtype
         cdt = compute_dtype(xp, z.dtype)
+        t, w, cw = (_reconvert(xp, r, a, cdt, z) for r, a in ((target, t), (weight, w), (class_weight, cw)))
         if z.ndim == 0:
             raise ValueError(f"`{names[0]}` must have a class axis; got a 0-d array")
         if not -z.ndim <= axis < z.ndim:
@@ -62,7 +86,7 @@ class Classes:
                     f"`{names[1]}` of class indices must have shape {batch} (the logits' shape without "
                     f"axis {axis}); got {tuple(t.shape)}"
                 )
-            t = xp.astype(t, xp.int64) if t.dtype == xp.bool else t
+            t = _as_indices(xp, t)
             valid = None if ignore_index is None else t != ignore_index
             if is_concrete(t) and numel(t):
                 bad = (t < 0) | (t >= C)
@@ -95,9 +119,9 @@ class Classes:
                     "`ignore_index` applies to integer class targets only; for probability targets "
                     "give the rows to skip weight 0"
                 )
+            check_range(xp, names[1], t, 0.0, 1.0, what="class probabilities")  # in the caller's layout
             t = xp.moveaxis(t, self.axis, -1) if self.axis != z.ndim - 1 else t
             t = xp.astype(t, cdt) if t.dtype != cdt else t
-            check_range(xp, names[1], t, 0.0, 1.0, what="class probabilities")
         else:
             raise TypeError(f"`{names[1]}` must hold class indices or probabilities; got dtype {t.dtype}")
         self.target = t
@@ -105,9 +129,14 @@ class Classes:
             if tuple(cw.shape) != (C,):
                 raise ValueError(f"`class_weight` must have shape ({C},) (one per class); got {tuple(cw.shape)}")
             cw = xp.astype(to_float(xp, cw, "class_weight"), cdt)
-            check_range(xp, "class_weight", cw, 0.0, math.inf, what="non-negative finite weights")
-            if is_concrete(cw) and not bool(xp.all(xp.isfinite(cw))):
-                raise ValueError("`class_weight` must be finite")
+            # Concreteness of the derived mask, not of ``cw``: a concrete array closed
+            # over by a jitted function still yields tracers inside the trace.
+            bad = ~((cw >= 0) & (cw < math.inf))
+            if is_concrete(bad) and bool(xp.any(bad)):
+                pos = position(xp, bad)
+                raise ValueError(
+                    f"`class_weight` must be finite and non-negative; got {float(cw[pos])!r} at index {fmt(pos)}"
+                )
         self.cw = cw
 
     def onehot(self, t=None):
@@ -126,6 +155,10 @@ class Classes:
             tol = row_sum_tolerance(self.xp, self.out_dtype, self.C)
             check_row_sums(self.xp, "target", self.xp.sum(self.target, axis=-1), tol)
 
+    def caller_layout(self, x):
+        """``x`` (class axis last) with the class axis back at ``axis``, so positions match the input."""
+        return x if self.axis == x.ndim - 1 else self.xp.moveaxis(x, -1, self.axis)
+
     def diagnose(self, alpha=0.0):
         """Name the reason a cross-entropy came out non-finite."""
         xp, z = self.xp, self.z
@@ -133,6 +166,8 @@ class Classes:
         def masked_target():
             neg = z == -math.inf
             all_neg = xp.all(neg, axis=-1)
+            if self.mask is not None:
+                all_neg = all_neg & (self.mask > 0)
             if bool(xp.any(all_neg)):
                 pos = position(xp, all_neg)
                 return ValueError(f"row {fmt(pos)} of `logits` is -inf for every class; no distribution remains")
@@ -162,8 +197,8 @@ class Classes:
             return None
 
         return first_error(
-            lambda: nonfinite_error(xp, "logits", z, allow_neg_inf=True),
-            lambda: None if self.hard else nonfinite_error(xp, "target", self.target),
+            lambda: nonfinite_error(xp, "logits", self.caller_layout(z), allow_neg_inf=True),
+            lambda: None if self.hard else nonfinite_error(xp, "target", self.caller_layout(self.target)),
             masked_target,
             lambda: overflow_error("cross-entropy", self.out_dtype),
         )
@@ -186,9 +221,12 @@ def _coefficients(K: Classes, reduction: str, weight):
         wy = xp.take(K.cw, xp.reshape(K.target, (-1,)), axis=0)
         wy = xp.reshape(wy, batch)
         total = xp.sum(wy if w is None else wy * w)
-    zero = "every target is `ignore_index`" if K.mask is not None else "the total weight is 0"
     if K.cw is not None and K.hard:
         zero = "the summed class weights of the targets are 0"
+    else:
+        zero = "the total weight is 0"
+    if reduction == "mean" and K.mask is not None and is_concrete(K.mask) and not bool(xp.any(K.mask > 0)):
+        zero = "every target is `ignore_index`"
     return coefficients(xp, batch, reduction, w, total=total, zero_total=zero)
 
 
@@ -204,13 +242,14 @@ def _ce_values(K: Classes, alpha: float):
         if K.cw is not None:
             wy = K.picked(xp.broadcast_to(K.cw, z.shape))
             nll = wy * nll
-        if not alpha:
-            return nll
-        if K.cw is None:
-            uniform = lse - xp.mean(z, axis=-1)
-        else:
-            uniform = (xp.sum(K.cw) * lse - xp.sum(z * K.cw, axis=-1)) / K.C
-        return (1.0 - alpha) * nll + alpha * uniform
+        if alpha:
+            if K.cw is None:
+                uniform = lse - xp.mean(z, axis=-1)
+            else:
+                uniform = (xp.sum(K.cw) * lse - xp.sum(z * K.cw, axis=-1)) / K.C
+            nll = (1.0 - alpha) * nll + alpha * uniform
+        # Ignored samples are exactly 0 whatever their logits (masked or -inf rows).
+        return nll if K.mask is None else xp.where(K.mask > 0, nll, xp.zeros_like(nll))
     t = _smoothed_soft_target(K, alpha)
     if K.cw is not None:
         t = t * K.cw
@@ -229,7 +268,33 @@ def _ce_grad_values(K: Classes, alpha: float):
         t = _smoothed_soft_target(K, alpha)
     if K.cw is not None:
         t = t * K.cw
-    return s * xp.sum(t, axis=-1, keepdims=True) - t
+    g = s * xp.sum(t, axis=-1, keepdims=True) - t
+    return g if K.mask is None else xp.where(xp.expand_dims(K.mask, axis=-1) > 0, g, xp.zeros_like(g))
+
+
+def _check_support(K: Classes, alpha: float):
+    """Raise where the loss is infinite although its gradient is finite.
+
+    softmax gives a masked (``-inf``) class probability 0, so ``softmax - t``
+    stays finite even when the target needs that class; the loss there is
+    +inf and the gradient must be an error too. One value per sample: the
+    smallest logit among the classes the (smoothed, weighted) target uses.
+    """
+    xp, z = K.xp, K.z
+    if not is_concrete(z):
+        return
+    if K.hard and not alpha:
+        needed = K.picked(z)
+    elif K.hard:
+        needed = xp.min(z, axis=-1)
+    else:
+        t = _smoothed_soft_target(K, alpha)
+        if K.cw is not None:
+            t = t * K.cw
+        needed = xp.min(xp.where(t > 0, z, xp.zeros_like(z)), axis=-1)
+    if K.mask is not None:
+        needed = xp.where(K.mask > 0, needed, xp.zeros_like(needed))
+    finalize(xp, needed, lambda: K.diagnose(alpha))
 
 
 def _cross_entropy(logits, target, axis, class_weight, ignore_index, label_smoothing, reduction, weight, grad):
@@ -238,12 +303,16 @@ def _cross_entropy(logits, target, axis, class_weight, ignore_index, label_smoot
     K.check_soft_rows()
     c = _coefficients(K, reduction, K.weight)
     xp = K.xp
-    if grad:
-        g = scale_grad(xp, _ce_grad_values(K, alpha), c, K.out_dtype, axis=-1)
-        g = xp.moveaxis(g, -1, K.axis) if K.axis != g.ndim - 1 else g
-        return finalize(xp, g, lambda: K.diagnose(alpha))
-    out = reduce(xp, _ce_values(K, alpha), c, reduction, K.out_dtype)
-    return finalize(xp, out, lambda: K.diagnose(alpha))
+    # Non-finite inputs are diagnosed from the result by ``finalize``; NumPy's
+    # warnings about them (inf - inf, log(0)) would only precede that error.
+    with np.errstate(all="ignore"):
+        if grad:
+            _check_support(K, alpha)
+            g = scale_grad(xp, _ce_grad_values(K, alpha), c, K.out_dtype, axis=-1)
+            g = xp.moveaxis(g, -1, K.axis) if K.axis != g.ndim - 1 else g
+            return finalize(xp, g, lambda: K.diagnose(alpha))
+        out = reduce(xp, _ce_values(K, alpha), c, reduction, K.out_dtype)
+        return finalize(xp, out, lambda: K.diagnose(alpha))
 
 
 def cross_entropy(
@@ -273,9 +342,10 @@ def cross_entropy(
         summed weights of the targets' classes (PyTorch's semantics); with
         probability targets it divides by the number (or weight) of samples.
     ignore_index : int, optional
-        Integer targets equal to it contribute 0 and leave the mean's
+        Integer targets equal to it contribute exactly 0 whatever their logits
+        (even a row of ``-inf``), get gradient 0 and leave the mean's
         denominator; if every target is ignored, ``"mean"`` is an error
-        (PyTorch returns NaN).
+        (PyTorch returns NaN). Not allowed with probability targets.
     label_smoothing : float in [0, 1]
         Targets become ``(1 - a) t + a / C`` (Szegedy et al. 2016).
     reduction, weight
@@ -284,7 +354,8 @@ def cross_entropy(
     Numerics: log-sum-exp with the row maximum subtracted, so logits of
     +/-1e4 are exact; ``-inf`` logits mask classes (probability 0) and are
     allowed unless the target (or smoothing) needs that class, which is
-    reported as an error rather than returned as inf. Half precision
+    reported as an error rather than returned as inf (by the gradient too,
+    although ``softmax - t`` would be finite there). Half precision
     accumulates in float32 and the reduced loss is returned in float32.
 
     References: Bishop (2006), PRML, sec. 4.3.4; Müller, Kornblith & Hinton (2019).
@@ -326,7 +397,8 @@ def smooth_labels(target: Any, num_classes: int, alpha: float) -> Any:
 
     ``target`` is integer class indices (shape ``(...)``; returned as
     ``(..., K)`` probabilities) or class probabilities with a trailing axis of
-    length ``num_classes``. Every row of the result sums to 1.
+    length ``num_classes``, each row summing to 1 (checked). Every row of the
+    result sums to 1. ``alpha = 0`` turns class indices into one-hot rows.
 
     >>> import numpy as np
     >>> smooth_labels(np.array([0, 2]), 3, 0.3).round(3).tolist()
@@ -337,7 +409,7 @@ def smooth_labels(target: Any, num_classes: int, alpha: float) -> Any:
         raise ValueError(f"`num_classes` must be a positive integer; got {num_classes!r}")
     xp, t = as_arrays(target, names=("target",))
     if xp.isdtype(t.dtype, ("integral", "bool")):
-        t = xp.astype(t, xp.int64) if t.dtype == xp.bool else t
+        t = _as_indices(xp, t)
         if is_concrete(t) and numel(t) and not (bool(xp.min(t) >= 0) and bool(xp.max(t) < num_classes)):
             bad = (t < 0) | (t >= num_classes)
             pos = position(xp, bad)
@@ -354,6 +426,7 @@ def smooth_labels(target: Any, num_classes: int, alpha: float) -> Any:
                 f"`target` probabilities must have a trailing axis of length {num_classes}; got shape {tuple(t.shape)}"
             )
         check_range(xp, "target", t, 0.0, 1.0, what="class probabilities")
+        check_row_sums(xp, "target", xp.sum(t, axis=-1), row_sum_tolerance(xp, t.dtype, num_classes))
         probs = t
     else:
         raise TypeError(f"`target` must hold class indices or probabilities; got dtype {t.dtype}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from .._array import as_arrays, compute_dtype, log_softmax, logsumexp, softmax, to_float, xlogy
+from .._array import as_arrays, compute_dtype, log_softmax, logsumexp, softmax, to_float
 from .._reduction import coefficients, prepare_weight, reduce, scale_grad
 from .._validation import (
     check_closed_unit,
@@ -24,6 +24,7 @@ from .._validation import (
     overflow_error,
     row_sum_tolerance,
 )
+from ._common import quiet
 from .categorical import Classes
 
 __all__ = [
@@ -68,6 +69,22 @@ def _coef(xp, batch, reduction, weight, dtype):
     return coefficients(xp, batch, reduction, prepare_weight(xp, weight, batch, dtype))
 
 
+def _xlogx(xp, x):
+    """x log x with 0 log 0 = 0, for x in [0, 1] (checked by the caller).
+
+    Written with the "double where" so that autograd (PyTorch, JAX) sees no NaN
+    from the branch that is not taken: its gradient is log x + 1 for x > 0, 0 at 0.
+    """
+    pos = x > 0
+    return xp.where(pos, x * xp.log(xp.where(pos, x, xp.ones_like(x))), xp.zeros_like(x))
+
+
+def _log0(xp, x):
+    """log(x) with log(0) = -inf, without evaluating log(0) (no divide-by-zero warning)."""
+    pos = x > 0
+    return xp.where(pos, xp.log(xp.where(pos, x, xp.ones_like(x))), xp.full_like(x, -math.inf))
+
+
 # ------------------------------------------------------------------ entropy
 #   H(p) = -sum_c p_c log p_c   (0 log 0 = 0)          dH/dp_c = -(log p_c + 1)
 def entropy(p: Any, *, axis: int = -1, reduction: str = "mean", weight: Any = None) -> Any:
@@ -83,7 +100,7 @@ def entropy(p: Any, *, axis: int = -1, reduction: str = "mean", weight: Any = No
     0.693147
     """
     xp, (q,), w, out_dtype = _distributions((p,), ("p",), axis, weight)
-    values = -xp.sum(xlogy(xp, q, q), axis=-1)
+    values = -xp.sum(_xlogx(xp, q), axis=-1)
     return reduce(xp, values, _coef(xp, tuple(q.shape[:-1]), reduction, w, q.dtype), reduction, out_dtype)
 
 
@@ -121,7 +138,10 @@ def kl_divergence(p: Any, q: Any, *, axis: int = -1, reduction: str = "mean", we
     0.510826
     """
     xp, (a, b), w, out_dtype = _distributions((p, q), ("p", "q"), axis, weight)
-    values = xp.sum(xlogy(xp, a, a) - xlogy(xp, a, b), axis=-1)
+    # 0 log(0/q) = 0 for every q; p log(p/0) = +inf for p > 0 (log(0) is never evaluated).
+    pos = a > 0
+    log_ratio = xp.where(pos, xp.log(xp.where(pos, a, xp.ones_like(a))) - _log0(xp, b), xp.zeros_like(a))
+    values = xp.sum(a * log_ratio, axis=-1)
     return reduce(xp, values, _coef(xp, tuple(a.shape[:-1]), reduction, w, a.dtype), reduction, out_dtype)
 
 
@@ -135,9 +155,9 @@ def kl_divergence_grad(p: Any, q: Any, *, axis: int = -1, reduction: str = "mean
     [1.0, 1.0]
     """
     xp, (a, b), w, out_dtype = _distributions((p, q), ("p", "q"), axis, weight)
-    la = xp.where(a > 0, xp.log(xp.where(a > 0, a, xp.ones_like(a))), xp.full_like(a, -math.inf))
-    lb = xp.where(b > 0, xp.log(xp.where(b > 0, b, xp.ones_like(b))), xp.full_like(b, -math.inf))
-    g = la - lb + 1.0
+    # q_c = 0 gives +inf whatever p_c is (-inf - -inf would be NaN where p_c = 0 too).
+    qpos = b > 0
+    g = xp.where(qpos, _log0(xp, a) - xp.where(qpos, _log0(xp, b), xp.zeros_like(b)) + 1.0, xp.full_like(a, math.inf))
     c = _coef(xp, tuple(a.shape[:-1]), reduction, w, a.dtype)
     return xp.moveaxis(scale_grad(xp, g, c, out_dtype, axis=-1), -1, axis)
 
@@ -151,6 +171,7 @@ class Decomposition(NamedTuple):
     cross_entropy: Any
 
 
+@quiet
 def cross_entropy_decomposition(
     target_probs: Any, logits: Any, *, axis: int = -1, reduction: str = "mean", weight: Any = None
 ) -> Decomposition:
@@ -166,16 +187,22 @@ def cross_entropy_decomposition(
     >>> round(float(d.cross_entropy), 6), round(float(d.entropy + d.kl), 6)
     (0.807606, 0.807606)
     """
+    xp, z0, t0 = as_arrays(logits, target_probs, names=("logits", "target_probs"))
+    if t0 is not None and xp.isdtype(t0.dtype, ("integral", "bool")) and tuple(t0.shape) == tuple(z0.shape):
+        target_probs = xp.astype(t0, compute_dtype(xp, to_float(xp, z0, "logits").dtype))  # integer one-hot rows
     K = Classes(logits, target_probs, weight, axis=axis, names=("logits", "target_probs"))
     xp, p = K.xp, K.target
     if K.hard:
-        raise TypeError("`target_probs` must hold class probabilities, not class indices; use smooth_labels(..., 0.0)")
-    K.check_soft_rows()
+        raise TypeError(
+            "`target_probs` must hold class probabilities of the logits' shape, not class indices; "
+            "convert indices with losslab.smooth_labels(target, num_classes, 0.0)"
+        )
+    check_row_sums(xp, "target_probs", xp.sum(p, axis=-1), row_sum_tolerance(xp, K.out_dtype, K.C))
     logq = log_softmax(xp, K.z, axis=-1)
     pos = p > 0
     safe_logq = xp.where(pos, logq, xp.zeros_like(logq))
     ce = -xp.sum(xp.where(pos, p * safe_logq, xp.zeros_like(p)), axis=-1)
-    h = -xp.sum(xlogy(xp, p, p), axis=-1)
+    h = -xp.sum(_xlogx(xp, p), axis=-1)
     safe_p = xp.where(pos, p, xp.ones_like(p))
     kl = xp.sum(xp.where(pos, p * (xp.log(safe_p) - safe_logq), xp.zeros_like(p)), axis=-1)
     c = _coef(xp, tuple(K.z.shape[:-1]), reduction, K.weight, K.z.dtype)
@@ -188,6 +215,7 @@ def cross_entropy_decomposition(
 #   p = softmax(teacher / T), q = softmax(student / T)
 #   l = a T^2 KL(p || q) + (1 - a) CE(student, y)
 #   dl/dstudent = a T (q - p) + (1 - a)(softmax(student) - onehot(y))
+@quiet
 def _distill(student, teacher, temperature, target, alpha, axis, reduction, weight, grad):
     T = check_positive("temperature", temperature)
     alpha = check_closed_unit("alpha", alpha)
@@ -196,6 +224,11 @@ def _distill(student, teacher, temperature, target, alpha, axis, reduction, weig
         alpha = 1.0  # only the soft term
     K = Classes(student, target if hard else None, weight, axis=axis, names=("student_logits", "target"))
     xp, s = K.xp, K.z
+    if hard and not K.hard:
+        raise TypeError(
+            f"`target` must hold integer class indices of shape {tuple(s.shape[:-1])}; got dtype "
+            f"{K.target.dtype}; the soft targets are the teacher's, from `teacher_logits`"
+        )
     _, _, t = as_arrays(s, teacher, names=("student_logits", "teacher_logits"))
     t = to_float(xp, t, "teacher_logits")
     check_same_shape("student_logits", xp.moveaxis(s, -1, K.axis), "teacher_logits", t)
@@ -206,7 +239,8 @@ def _distill(student, teacher, temperature, target, alpha, axis, reduction, weig
     if grad:
         values = alpha * T * (xp.exp(log_q) - p)
     else:
-        kl = xp.sum(xp.where(p > 0, p * (log_p - log_q), xp.zeros_like(p)), axis=-1)
+        # p == 0 (not p > 0) selects the 0 log 0 terms, so a NaN from a non-finite teacher propagates
+        kl = xp.sum(xp.where(p == 0, xp.zeros_like(p), p * (log_p - log_q)), axis=-1)
         values = alpha * T * T * kl
     if hard:
         if grad:

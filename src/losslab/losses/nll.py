@@ -9,11 +9,12 @@ the first argument.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 from .._array import is_concrete, lgamma, numel
 from .._validation import check_positive, fmt, position, value_at
-from ._common import finish, prepare_pair
+from ._common import finish, prepare_pair, quiet, require_finite
 
 __all__ = [
     "gaussian_nll",
@@ -27,12 +28,22 @@ __all__ = [
 _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
-def _positive_parameter(P, name: str, value: Any) -> Any:
+def _check_scalar_parameter(name: str, value: Any) -> None:
+    """Check a number before it is converted to the compute dtype, so the message shows it as given."""
+    if isinstance(value, numbers.Number) or not hasattr(value, "shape"):
+        check_positive(name, value)
+
+
+def _positive_parameter(P, name: str, value: Any, given: Any) -> Any:
     """A positive scalar, or a positive array of the prediction's shape (no broadcasting)."""
     if not hasattr(value, "shape"):
         return check_positive(name, value)
     xp = P.xp
     if value.ndim == 0:  # a 0-d array is a scalar: it broadcasts without ambiguity
+        if not hasattr(given, "shape") and is_concrete(value) and float(value) == 0:  # given > 0: checked
+            raise ValueError(
+                f"`{name}` = {given!r} underflows to 0 in {value.dtype}; compute in float64 or rescale the data"
+            )
         if is_concrete(value):
             check_positive(name, float(value))
         return value
@@ -43,7 +54,8 @@ def _positive_parameter(P, name: str, value: Any) -> Any:
         )
     if is_concrete(value) and numel(value):
         bad = ~((value > 0) & (value < math.inf))
-        if bool(xp.any(bad)):
+        any_bad = xp.any(bad)  # traced when `value` is a concrete array closed over by a jitted function
+        if is_concrete(any_bad) and bool(any_bad):
             pos = position(xp, bad)
             raise ValueError(f"`{name}` must be positive and finite; got {value_at(value, pos)!r} at index {fmt(pos)}")
     return value
@@ -55,9 +67,12 @@ def _log(xp, v):
 
 # ------------------------------------------------------------------ Gaussian
 #   l = (log v + (t - m)^2 / v) / 2  [+ log(2 pi) / 2]        dl/dm = (m - t) / v
+@quiet
 def _gaussian(mean, target, var, full, reduction, weight, grad):
+    _check_scalar_parameter("var", var)
+    given = var
     P, (var,) = prepare_pair(mean, target, weight, names=("mean", "target"), extra=(var,), extra_names=("var",))
-    var = _positive_parameter(P, "var", var)
+    var = _positive_parameter(P, "var", var, given)
     xp, m, t = P.xp, P.pred, P.target
     if grad:
         values = (m - t) / var
@@ -110,11 +125,15 @@ def gaussian_nll_grad(
 
 # ------------------------------------------------------------------- Laplace
 #   l = log b + |t - m| / b  [+ log 2]                        dl/dm = sign(m - t) / b
+@quiet
 def _laplace(mean, target, scale, full, reduction, weight, grad):
+    _check_scalar_parameter("scale", scale)
+    given = scale
     P, (scale,) = prepare_pair(mean, target, weight, names=("mean", "target"), extra=(scale,), extra_names=("scale",))
-    scale = _positive_parameter(P, "scale", scale)
+    scale = _positive_parameter(P, "scale", scale, given)
     xp, m, t = P.xp, P.pred, P.target
     if grad:
+        require_finite(P)  # sign(m - t) is finite even where m or t is infinite
         values = xp.sign(m - t) / scale
     else:
         values = _log(xp, scale) + xp.abs(t - m) / scale
@@ -155,21 +174,23 @@ def laplace_nll_grad(
 
 # ------------------------------------------------------------------- Poisson
 #   l = exp(eta) - t eta  [+ log t!]                          dl/deta = exp(eta) - t
+@quiet
 def _poisson(log_rate, target, full, reduction, weight, grad):
     P, _ = prepare_pair(log_rate, target, weight, names=("log_rate", "target"))
     xp, eta, t = P.xp, P.pred, P.target
-    if is_concrete(t) and numel(t) and not bool(xp.min(t) >= 0):
+    ok = xp.min(t) >= 0 if is_concrete(t) and numel(t) else None
+    if ok is not None and is_concrete(ok) and not bool(ok):
         bad = ~(t >= 0)
         pos = position(xp, bad)
         raise ValueError(
             f"`target` must hold non-negative counts for the Poisson likelihood; got "
             f"{value_at(t, pos)!r} at index {fmt(pos)}"
         )
-    rate = xp.exp(eta)
     if grad:
-        values = rate - t
+        require_finite(P)  # exp(-inf) - t is finite although the loss is not defined there
+        values = xp.exp(eta) - t
     else:
-        values = rate - t * eta
+        values = xp.exp(eta) - t * eta
         if full:
             values = values + lgamma(xp, t + 1.0)
     return finish(P, values, reduction, grad=grad, name="Poisson NLL")

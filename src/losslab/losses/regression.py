@@ -9,13 +9,15 @@ All of them take ``pred`` first, ``target`` second, and the keyword-only
 
 from __future__ import annotations
 
+import math
+import numbers
 from functools import partial
 from typing import Any
 
-from .._array import as_arrays
+from .._array import as_arrays, is_concrete
 from .._reduction import coefficients, prepare_weight, reduce, scale_grad
 from .._validation import check_open_unit, check_positive, finalize
-from ._common import elementwise_grad, elementwise_loss, finish, prepare_pair
+from ._common import elementwise_grad, elementwise_loss, finish, prepare_pair, quiet, require_finite
 
 __all__ = [
     "huber",
@@ -111,7 +113,7 @@ def mae_grad(pred: Any, target: Any, *, reduction: str = "mean", weight: Any = N
     >>> mae_grad(np.array([3.0, 0.0]), np.array([1.0, 0.0]), reduction="sum").tolist()
     [1.0, 0.0]
     """
-    return elementwise_grad(_mae_deriv, pred, target, reduction=reduction, weight=weight)
+    return elementwise_grad(_mae_deriv, pred, target, reduction=reduction, weight=weight, bounded=True)
 
 
 # --------------------------------------------------------------------- rmse
@@ -121,9 +123,19 @@ def _rmse_parts(pred, target, weight):
     c = coefficients(xp, P.pred.shape, "mean", prepare_weight(xp, P.weight, P.pred.shape, P.pred.dtype))
     r = P.pred - P.target
     value = xp.sqrt(reduce(xp, r * r, c, "mean", P.out_dtype))
+    # The squares over- or underflow long before the rmse does (|r| = 1e200 or 1e-200 in
+    # float64): then rescale by the largest |r|, rmse = m sqrt(mean((r / m)^2)). Only
+    # on that rare path, so the common case costs no extra pass.
+    tiny = math.sqrt(float(xp.finfo(r.dtype).smallest_normal))
+    if is_concrete(value) and not (bool(value >= tiny) and bool(value < math.inf)):
+        m = xp.max(xp.abs(r)) if r.ndim else xp.abs(r)
+        if bool(xp.isfinite(m)) and bool(m > 0):
+            s = r / m
+            value = m * xp.sqrt(reduce(xp, s * s, c, "mean", P.out_dtype))
     return P, c, r, value
 
 
+@quiet
 def rmse(pred: Any, target: Any, *, weight: Any = None) -> Any:
     r"""Root mean squared error, :math:`\sqrt{\sum_i w_i (p_i - t_i)^2 / \sum_i w_i}`.
 
@@ -138,6 +150,7 @@ def rmse(pred: Any, target: Any, *, weight: Any = None) -> Any:
     return finalize(P.xp, value, lambda: P.diagnose("rmse"))
 
 
+@quiet
 def rmse_grad(pred: Any, target: Any, *, weight: Any = None) -> Any:
     r"""Gradient of :func:`rmse`: :math:`c_i (p_i - t_i) / \mathrm{rmse}`, with
     :math:`c_i = w_i/\sum w`; 0 where the rmse is 0 (the subgradient).
@@ -148,8 +161,9 @@ def rmse_grad(pred: Any, target: Any, *, weight: Any = None) -> Any:
     """
     P, c, r, value = _rmse_parts(pred, target, weight)
     xp = P.xp
-    safe = xp.where(value > 0, value, xp.ones_like(value))
-    g = xp.where(value > 0, r / safe, xp.zeros_like(r))
+    # 0 only where the rmse is exactly 0; a NaN rmse must stay NaN so that it is diagnosed.
+    zero = value == 0
+    g = xp.where(zero, xp.zeros_like(r), r / xp.where(zero, xp.ones_like(value), value))
     return finalize(xp, scale_grad(xp, g, c, P.out_dtype), lambda: P.diagnose("gradient"))
 
 
@@ -195,7 +209,9 @@ def huber_grad(pred: Any, target: Any, *, delta: float = 1.0, reduction: str = "
     [0.5, 1.0]
     """
     delta = check_positive("delta", delta)
-    return elementwise_grad(partial(_huber_deriv, delta=delta), pred, target, reduction=reduction, weight=weight)
+    return elementwise_grad(
+        partial(_huber_deriv, delta=delta), pred, target, reduction=reduction, weight=weight, bounded=True
+    )
 
 
 # ------------------------------------------------------------------ pinball
@@ -206,18 +222,36 @@ def _pinball_value(xp, p, t, *, q):
 
 
 def _pinball_deriv(xp, p, t, *, q):
-    r = t - p
-    return xp.where(r > 0, -q * xp.ones_like(r), xp.where(r < 0, (1.0 - q) * xp.ones_like(r), xp.zeros_like(r)))
+    # s = sign(p - t) in {-1, 0, 1}: s/2 + s^2 (1/2 - q) is -q, 0, 1 - q; a NaN input stays NaN
+    # (and is then diagnosed), where a comparison-based `where` would turn it into a 0.
+    s = xp.sign(p - t)
+    return s * (0.5 + s * (0.5 - q))
+
+
+def _quantile_value(name, v):
+    """A quantile given as a number (NumPy scalars included) or a 0-d array, checked."""
+    if getattr(v, "ndim", None) == 0:  # NumPy scalars and 0-d arrays: report them as Python numbers
+        v = v.item()
+    return check_open_unit(name, v)
 
 
 def _quantiles(pred, target, weight, quantile):
     """Returns the prepared inputs with target expanded to the quantile axis."""
-    if isinstance(quantile, (int, float)) and not isinstance(quantile, bool):
-        q = check_open_unit("quantile", quantile)
+    if isinstance(quantile, numbers.Number) or getattr(quantile, "ndim", None) == 0:
+        q = _quantile_value("quantile", quantile)
         P, _ = prepare_pair(pred, target, weight)
         return P, q
+    try:
+        if isinstance(quantile, (str, bytes)):
+            raise TypeError
+        values = list(quantile)
+    except TypeError:
+        raise TypeError(
+            f"`quantile` must be a number in (0, 1) or a non-empty sequence of them; "
+            f"got {type(quantile).__name__} {quantile!r}"
+        ) from None
     xp, pred_arr = as_arrays(pred, names=("pred",))
-    qs = [check_open_unit(f"quantile[{i}]", float(v)) for i, v in enumerate(list(quantile))]
+    qs = [_quantile_value(f"quantile[{i}]", v) for i, v in enumerate(values)]
     if not qs:
         raise ValueError("`quantile` must be a number in (0, 1) or a non-empty sequence of them; got []")
     if pred_arr.ndim == 0 or pred_arr.shape[-1] != len(qs):
@@ -232,8 +266,11 @@ def _quantiles(pred, target, weight, quantile):
     return P, q
 
 
+@quiet
 def _pinball_run(kernel, pred, target, quantile, reduction, weight, grad):
     P, q = _quantiles(pred, target, weight, quantile)
+    if grad:  # the derivative is bounded: an infinite input would give a finite gradient
+        require_finite(P)
     return finish(P, kernel(P.xp, P.pred, P.target, q=q), reduction, grad=grad, name="pinball loss")
 
 

@@ -22,8 +22,14 @@ from .._validation import (
     position,
     row_sum_tolerance,
 )
+from .categorical import _reconvert
 
 __all__ = ["brier_score", "brier_score_grad", "log_loss", "log_loss_grad"]
+
+
+def _item(x):
+    """A plain Python value (or list) of an array element, for messages: 'z', not np.str_('z')."""
+    return x.tolist() if hasattr(x, "tolist") else x
 
 
 class Scored:
@@ -37,6 +43,7 @@ class Scored:
         self.out_dtype = p.dtype
         cdt = compute_dtype(xp, p.dtype)
         p = xp.astype(p, cdt) if p.dtype != cdt else p
+        w = _reconvert(xp, weight, w, cdt, p)
         if p.ndim not in (1, 2):
             raise ValueError(
                 f"`probs` must be 1-d (binary: probability of class 1) or 2-d (n, C); got shape {tuple(p.shape)}"
@@ -67,25 +74,35 @@ class Scored:
 
     @staticmethod
     def _indices(xp, y, labels, C):
+        # The namespace's index dtype: PyTorch gathers only with int32/int64.
+        index = xp.__array_namespace_info__().default_dtypes(device=getattr(y, "device", None))["indexing"]
         if labels is None:
-            if xp.isdtype(y.dtype, "bool"):
-                return xp.astype(y, xp.int64)
-            if not xp.isdtype(y.dtype, "integral"):
+            if not xp.isdtype(y.dtype, ("integral", "bool")):
                 raise TypeError(
                     f"`target` must hold integer class indices; got dtype {y.dtype}. Cast with "
                     f"astype(int), or pass `labels=` listing the label values in column order"
                 )
-            return y
+            return y if y.dtype == index else xp.astype(y, index)
         if labels.ndim != 1 or labels.shape[0] != C:
             raise ValueError(
                 f"`labels` must list {C} label values, one per column of `probs`; got shape {tuple(labels.shape)}"
             )
         match = xp.expand_dims(y, axis=-1) == labels
+        dup = xp.sum(xp.astype(xp.expand_dims(labels, axis=-1) == labels, xp.int32), axis=-1) > 1
+        if is_concrete(dup):  # not labels: a concrete array closed over by a jitted function yields tracers
+            if bool(xp.any(dup)):
+                pos = position(xp, dup)
+                raise ValueError(
+                    f"`labels` must list distinct values; {_item(labels[pos])!r} at index {fmt(pos)} repeats"
+                )
         found = xp.any(match, axis=-1)
         if is_concrete(found) and not bool(xp.all(found)):
             pos = position(xp, ~found)
-            raise ValueError(f"`target` value {y[pos]!r} at index {fmt(pos)} is not in `labels`")
-        return xp.argmax(xp.astype(match, xp.int8), axis=-1)
+            raise ValueError(
+                f"`target` value {_item(y[pos])!r} at index {fmt(pos)} is not in `labels` "
+                f"{_item(labels)!r}; add it to `labels` (one column of `probs` per label)"
+            )
+        return xp.astype(xp.argmax(xp.astype(match, xp.int8), axis=-1), index)
 
     def p_true(self):
         """Probability given to each sample's own class."""
@@ -116,8 +133,9 @@ def log_loss(probs: Any, target: Any, *, labels: Any = None, reduction: str = "m
     ----------
     probs : array (n, C), rows summing to 1; or (n,) the probability of class 1
     target : array (n,) of integer class indices (0/1 or bool when binary)
-    labels : sequence of length C, optional
-        The label value of each column; ``target`` then holds label values.
+    labels : sequence of C distinct values, optional
+        The label value of each column (binary 1-d: ``[negative, positive]``);
+        ``target`` then holds label values.
 
     Rows that do not sum to 1 (beyond rounding, see
     :func:`losslab._validation.row_sum_tolerance`) and probabilities outside
@@ -142,12 +160,12 @@ def log_loss(probs: Any, target: Any, *, labels: Any = None, reduction: str = "m
     pt = xp.maximum(S.p_true(), xp.asarray(eps, dtype=S.p.dtype))
     c = S.coefficients(reduction)
     if c is None or isinstance(c, float):  # unweighted "sum"/"mean": fewer logs
-        out = -sum_log(xp, pt, eps) if reduction != "none" else -xp.log(pt)
+        out = 0.0 - sum_log(xp, pt, eps) if reduction != "none" else 0.0 - xp.log(pt)  # 0.0 - : no -0.0
         out = out * c if isinstance(c, float) else out
         if reduction == "none" and out.dtype != S.out_dtype:
             out = xp.astype(out, S.out_dtype)
     else:
-        out = reduce(xp, -xp.log(pt), c, reduction, S.out_dtype)
+        out = reduce(xp, 0.0 - xp.log(pt), c, reduction, S.out_dtype)
     return finalize(xp, out, lambda: overflow_error("log loss", S.out_dtype))
 
 

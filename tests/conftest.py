@@ -1,0 +1,161 @@
+"""Shared helpers for the registry-driven tests: valid random inputs for any loss.
+
+``make_case(spec, rng)`` builds a ``Case`` (pred, target, options) that is in the
+domain of ``spec`` according to its ``input_space`` and ``target_kind``;
+``call`` and ``call_grad`` invoke a loss or its gradient on a case with the
+conventions every loss shares (no target for the entropy, no ``reduction`` for
+the always-reduced rmse).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from losslab.registry import LOSSES, LossSpec
+
+SPECS: list[LossSpec] = list(LOSSES.values())
+SPEC_IDS: list[str] = [s.name for s in SPECS]
+NUM_CLASSES = 4
+
+
+def specs_where(predicate) -> list[Any]:
+    """``pytest.param``s (id = the loss's name) of the registry entries satisfying ``predicate``."""
+    return [pytest.param(s, id=s.name) for s in SPECS if predicate(s)]
+
+
+def reductions(spec: LossSpec) -> list[str | None]:
+    """The reductions a loss accepts; ``[None]`` (call without ``reduction=``) for rmse."""
+    return ["mean", "sum", "none"] if spec.has("reducible") else [None]
+
+
+@dataclass
+class Case:
+    """Inputs of one call: ``target`` is None for losses of one distribution (entropy)."""
+
+    pred: Any
+    target: Any
+    options: dict[str, Any] = field(default_factory=dict)
+    batch: int | None = None  # number of samples, when not the prediction's leading axis
+
+    @property
+    def n(self) -> int:
+        return int(np.shape(self.pred)[0]) if self.batch is None else self.batch
+
+    def take(self, index) -> Case:
+        """The samples at ``index`` (an index array along the leading axis)."""
+        return replace(self, pred=self.pred[index], target=None if self.target is None else self.target[index])
+
+    def astype(self, dtype) -> Case:
+        """Floating arrays cast to ``dtype``; integer (class index) targets are kept."""
+
+        def cast(a):
+            if a is None or not np.issubdtype(a.dtype, np.floating):
+                return a
+            return a.astype(dtype)
+
+        return replace(self, pred=cast(self.pred), target=cast(self.target))
+
+
+def _probability_rows(rng, n, C, floor):
+    """Random rows on the simplex with every entry >= ``floor`` (summing to 1 to rounding)."""
+    d = rng.dirichlet(np.full(C, 1.5), size=n)
+    p = (1.0 - C * floor) * d + floor
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+def make_case(
+    spec: LossSpec,
+    rng: np.random.Generator,
+    n: int = 6,
+    dtype: Any = np.float64,
+    *,
+    cols: int | None = None,
+    scale: float = 1.0,
+    floor: float = 0.02,
+) -> Case:
+    """Random valid ``(pred, target, options)`` for ``spec``.
+
+    n      number of samples (leading axis)
+    dtype  floating dtype of the prediction and of floating targets
+    cols   elementwise losses only: give them a 2-d ``(n, cols)`` shape
+    scale  spread of real values and logits
+    floor  probabilities stay in [floor, 1 - floor] (away from the clipping floor)
+
+    Spaces: real (normal), logits (normal * 2), log-rate (normal / 2, clipped to
+    [-30, 30]) with Poisson counts, probabilities (1-d in (0, 1) for binary losses, else rows of
+    ``NUM_CLASSES`` summing to 1). Targets: real, binary 0/1 (float), class
+    indices (int64), probabilities (rows), teacher logits, or none.
+    """
+    C = NUM_CLASSES
+    shape = (n,) if cols is None or not spec.has("elementwise") else (n, cols)
+    space, tk = spec.input_space, spec.target_kind
+    if space == "real":
+        pred = scale * rng.standard_normal(shape)
+    elif space == "log-rate":
+        pred = np.clip(0.5 * scale * rng.standard_normal(shape), -30.0, 30.0)  # rates stay finite
+    elif space == "logits":
+        pred = 2.0 * scale * rng.standard_normal(shape if tk == "binary" else (n, C))
+    elif space == "probabilities":
+        if tk == "binary":
+            pred = rng.uniform(floor, 1.0 - floor, size=shape)
+        else:
+            pred = _probability_rows(rng, n, C, floor)
+    else:  # pragma: no cover - a new input space needs a generator here
+        raise NotImplementedError(f"make_case: unknown input_space {space!r} of {spec.name}")
+
+    if tk == "real":
+        target = scale * rng.standard_normal(pred.shape)
+    elif tk == "binary":
+        target = rng.integers(0, 2, size=pred.shape).astype(np.float64)
+    elif tk == "counts":
+        target = rng.poisson(np.exp(pred)).astype(np.float64)
+    elif tk == "class":
+        target = rng.integers(0, C, size=n)
+    elif tk == "probs":
+        target = _probability_rows(rng, n, C, floor)
+    elif tk == "logits":
+        target = 2.0 * scale * rng.standard_normal(pred.shape)
+    elif tk == "none":
+        target = None
+    else:  # pragma: no cover
+        raise NotImplementedError(f"make_case: unknown target_kind {tk!r} of {spec.name}")
+    return Case(pred, target, dict(spec.options)).astype(dtype)
+
+
+def _args(spec: LossSpec, pred, target):
+    return (pred,) if spec.target_kind == "none" else (pred, target)
+
+
+def call(spec: LossSpec, case: Case, *, reduction: str | None = "mean", weight=None, pred=None, target=None, **kw):
+    """``spec.fn`` on ``case`` (``pred``/``target`` override the case's arrays)."""
+    pred = case.pred if pred is None else pred
+    target = case.target if target is None else target
+    if reduction is not None:
+        kw["reduction"] = reduction
+    return spec.fn(*_args(spec, pred, target), **case.options, weight=weight, **kw)
+
+
+def call_grad(spec: LossSpec, case: Case, *, reduction: str | None = "mean", weight=None, pred=None, target=None):
+    """``spec.grad`` on ``case``: the gradient of ``call(...)`` (summed when "none") w.r.t. pred."""
+    pred = case.pred if pred is None else pred
+    target = case.target if target is None else target
+    kw = {} if reduction is None else {"reduction": reduction}
+    return spec.grad(*_args(spec, pred, target), **case.options, weight=weight, **kw)
+
+
+def target_as_pred(spec: LossSpec, case: Case) -> np.ndarray:
+    """The target written in the prediction's space, for ``zero_at_target`` losses."""
+    if spec.target_kind == "class" and spec.input_space == "probabilities":
+        return np.eye(NUM_CLASSES, dtype=case.pred.dtype)[case.target]
+    return np.asarray(case.target, dtype=case.pred.dtype)
+
+
+@pytest.fixture
+def rng(request) -> np.random.Generator:
+    """A generator seeded from the test's id, so every test is reproducible on its own."""
+    return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
