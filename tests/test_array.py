@@ -673,7 +673,10 @@ def test_row_sum_tolerance():
 
 def test_check_row_sums_messages():
     V.check_row_sums(xnp, "probs", np.array([1.0, 1.0 + 5e-5, 1.0 - 5e-5]), 1e-4)
-    msg = "`probs` rows must sum to 1 (within 0.0001); row 1 sums to 0.9. Pass logits to the logits variant"
+    msg = (
+        "`probs` rows must sum to 1 (within 0.0001); row 1 sums to 0.9. "
+        "Normalise the rows, or pass logits to the loss's logits form"
+    )
     with pytest.raises(ValueError, match=re.escape(msg)):
         V.check_row_sums(xnp, "probs", np.array([1.0, 0.9]), 1e-4)
     with pytest.raises(ValueError, match=re.escape("row (0, 1) sums to nan")):

@@ -381,21 +381,8 @@ def test_mixed_namespaces_raise_naming_both(name, first, second):
         assert f"convert `{names[1]}` with {_HINT[first]}" in msg, msg
 
 
-def _weight_case(name):
-    if name in ("entropy", "kl_divergence"):
-        return pytest.param(
-            name,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="information._distributions passes `weight` first to as_arrays, so a foreign "
-                "weight is taken as the reference namespace and the message asks to convert `p`",
-            ),
-        )
-    return name
-
-
 @pytest.mark.skipif("torch" not in BACKENDS, reason="torch is not installed")
-@pytest.mark.parametrize("name", [_weight_case(n) for n in LOSSES])
+@pytest.mark.parametrize("name", list(LOSSES))
 def test_foreign_weight_is_named(name):
     spec = LOSSES[name]
     args = make_inputs(name)

@@ -42,27 +42,10 @@ def _per_sample(spec, case, **kw):
 
 
 # ------------------------------------------------------- registry properties
-_CANCELLING_KL = (
-    "{} (information.py) sums p (log p - log q) terms that cancel when q ~ p (or both are nearly one-hot on "
-    "the same class), so rounding gives values like -1e-17 or -1e-203 < 0 although it is tagged 'nonnegative'; "
-    "brier_score clamps with maximum(., 0), this loss does not"
-)
-
-
-def _nonnegative_params():
-    out = []
-    for p in specs_where(lambda s: s.has("nonnegative")):
-        if p.id == "distillation_loss":
-            bug = pytest.mark.xfail(strict=True, reason=_CANCELLING_KL.format(p.id))
-            p = pytest.param(*p.values, id=p.id, marks=bug)
-        out.append(p)
-    return out
-
-
-@pytest.mark.parametrize("spec", _nonnegative_params())
+@pytest.mark.parametrize("spec", specs_where(lambda s: s.has("nonnegative")))
 @SETTINGS
 @given(seed=seeds, n=sizes, scale=scales, floor=floors, weighted=st.booleans())
-@example(seed=0, n=5, scale=1e3, floor=0.0, weighted=False)  # distillation_loss: -1.8e-203
+@example(seed=0, n=5, scale=1e3, floor=0.0, weighted=False)  # distillation_loss rounded to -1.8e-203 before the clamp
 def test_nonnegative(spec, seed, n, scale, floor, weighted):
     case = _case(spec, seed, n, scale, floor)
     w = np.random.default_rng(seed).uniform(0.0, 3.0, size=n) if weighted else None
@@ -209,7 +192,6 @@ def test_kl_zero_at_equal_distributions(seed, n, zeros):
         assert np.isinf(losslab.kl_divergence(p, q, reduction="sum"))
 
 
-@pytest.mark.xfail(strict=True, reason=_CANCELLING_KL.format("kl_divergence"))
 def test_kl_nonnegative_when_nearly_equal():
     rng = np.random.default_rng(0)
     p = _probs(rng, 64, False)

@@ -291,7 +291,7 @@ BAD = [
     (np.array([0.2, 1.5, 0.5]), Y2, {}, ValueError, r"`probs` must hold probabilities in \[0, 1\]; got 1.5 at index 1"),
     (np.array([0.2, np.nan, 0.5]), Y2, {}, ValueError, r"`probs` must hold probabilities .*; got nan at index 1"),
     (np.array([[0.2, 0.8], [np.nan, 0.5], [0.5, 0.5]]), Y2, {}, ValueError, r"got nan at index \(1, 0\)"),
-    (np.array([[0.2, 0.8], [0.6, 0.6], [0.5, 0.5]]), Y2, {}, ValueError, r"`probs` rows must sum to 1 \(within 0.0001\); row 1 sums to 1.2\. .*normalise the rows"),
+    (np.array([[0.2, 0.8], [0.6, 0.6], [0.5, 0.5]]), Y2, {}, ValueError, r"`probs` rows must sum to 1 \(within 0.0001\); row 1 sums to 1.2\. Normalise the rows"),
     (np.array([[0.2, 0.7], [0.6, 0.4], [0.5, 0.5]]), Y2, {}, ValueError, r"`probs` rows must sum to 1 .*row 0 sums to 0.89999"),
     (P2, np.array([1, 2, 0]), {}, ValueError, r"`target` must hold class indices in \[0, 1\] \(columns of `probs`\); got 2 at index 1; pass `labels=`"),
     (P2, np.array([1, -1, 0]), {}, ValueError, r"class indices in \[0, 1\].*got -1 at index 1"),

@@ -53,7 +53,10 @@ def as_arrays(*args: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
 
     ``None`` entries pass through untouched. Python scalars, lists and tuples
     are converted into the namespace (and onto the device) of the first real
-    array; if there is none, NumPy is used. Arrays from two different
+    array; if there is none, NumPy is used. Floating values are converted at
+    that array's compute dtype, not the library's default float, so that
+    ``var=0.1`` next to float64 torch tensors is not rounded through float32.
+    Arrays from two different
     libraries are an error, never a silent conversion: the message names both
     arguments and how to convert.
     """
@@ -72,10 +75,12 @@ def as_arrays(*args: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
                         f"with {_convert_hint(lib)}"
                     ) from None
             raise
-        device = aac.device(arrays[0][1])
+        like = arrays[0][1]
+        device = aac.device(like)
+        floating = compute_dtype(xp, like.dtype) if xp.isdtype(like.dtype, "real floating") else None
     else:
         xp = aac.array_namespace(np.empty(0))
-        device = None
+        device = floating = None
     out = []
     for name, a in zip(names, args, strict=False):
         if a is None or aac.is_array_api_obj(a):
@@ -91,6 +96,8 @@ def as_arrays(*args: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
             raise TypeError(
                 f"`{name}` must be an array or a (nested) sequence of numbers; got {type(a).__name__} {a!r:.60}"
             )
+        if floating is not None and xp.isdtype(converted.dtype, "real floating") and converted.dtype != floating:
+            converted = xp.asarray(a, dtype=floating, device=device)
         out.append(converted)
     return (xp, *out)
 

@@ -167,7 +167,7 @@ def check_row_sums(xp: Any, name: str, sums: Any, tol: float) -> None:
         pos = position(xp, bad)
         raise ValueError(
             f"`{name}` rows must sum to 1 (within {tol:.1g}); row {fmt(pos)} sums to "
-            f"{value_at(sums, pos)!r}. Pass logits to the logits variant, or normalise the rows"
+            f"{value_at(sums, pos)!r}. Normalise the rows, or pass logits to the loss's logits form"
         )
 
 
@@ -191,10 +191,15 @@ def finalize(xp: Any, result: Any, diagnose: Callable[[], Exception | None]) -> 
     return result
 
 
+def dtype_name(dtype: Any) -> str:
+    """'float32' for numpy.float32, torch.float32 and jax's float32 alike."""
+    return str(dtype).rsplit(".", 1)[-1]
+
+
 def overflow_error(name: str, dtype: Any) -> ValueError:
-    return ValueError(
-        f"the {name} overflowed {dtype} although every input is finite; rescale the inputs or compute in float64"
-    )
+    dt = dtype_name(dtype)
+    fix = "rescale the inputs" if dt == "float64" else "rescale the inputs or compute in float64"
+    return ValueError(f"the {name} overflowed {dt} although every input is finite; {fix}")
 
 
 def first_error(*candidates: Callable[[], Exception | None]) -> Exception | None:

@@ -13,7 +13,6 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-import array_api_compat as aac
 import numpy as np
 
 from .._array import as_arrays, compute_dtype, is_concrete, to_float
@@ -99,17 +98,10 @@ def prepare_pair(
     ``extra`` arrays (learned variances, scales) join the namespace check and
     are returned cast to the compute dtype (None and Python scalars pass).
     """
-    raw = (target, weight, *extra)
     xp, pred, target, weight, *extra = as_arrays(pred, target, weight, *extra, names=(*names, "weight", *extra_names))
     pred = to_float(xp, pred, names[0])
     out_dtype = pred.dtype
     cdt = compute_dtype(xp, out_dtype)
-    # Python numbers and lists were converted at the library's default float (float32 in
-    # PyTorch): convert them again at the compute dtype, so that a float64 loss does not see
-    # `target=[0.1]` or `var=0.1` rounded to float32.
-    target, weight, *extra = (
-        _reconvert(xp, r, a, cdt, pred) for r, a in zip(raw, (target, weight, *extra), strict=True)
-    )
     if not xp.isdtype(target.dtype, ("real floating", "integral", "bool")):
         raise TypeError(f"`{names[1]}` must hold real numbers; got dtype {target.dtype}")
     if target_shape is None:
@@ -123,14 +115,6 @@ def prepare_pair(
         for e, n in zip(extra, extra_names, strict=True)
     )
     return Prepared(xp, pred, target, weight, out_dtype, names), extra
-
-
-def _reconvert(xp: Any, raw: Any, converted: Any, cdt: Any, like: Any) -> Any:
-    if raw is None or aac.is_array_api_obj(raw) or not hasattr(converted, "dtype"):
-        return converted
-    if not xp.isdtype(converted.dtype, "real floating") or converted.dtype == cdt:
-        return converted
-    return xp.asarray(raw, dtype=cdt, device=aac.device(like))
 
 
 def finish(

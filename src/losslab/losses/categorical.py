@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import array_api_compat as aac
 import numpy as np
 
 from .._array import as_arrays, compute_dtype, is_concrete, logsumexp, numel, softmax, to_float
@@ -43,13 +42,9 @@ def _as_indices(xp, t):
     return t if t.dtype == dtype else xp.astype(t, dtype)
 
 
-def _reconvert(xp, raw, converted, dtype, like):
-    """Python numbers/lists that ``as_arrays`` converted at the library's default float
-    (float32 in PyTorch) are converted again from the raw values at ``dtype``, so that
-    float64 logits do not see ``class_weight=[0.1, 0.3]`` rounded to float32."""
-    if raw is None or aac.is_array_api_obj(raw) or not xp.isdtype(converted.dtype, "real floating"):
-        return converted
-    return converted if converted.dtype == dtype else xp.asarray(raw, dtype=dtype, device=aac.device(like))
+def _row(pos: tuple[int, ...], what: str = "row") -> str:
+    """'row 3' / 'row (1, 2)' for a batch, 'the single distribution' for one 1-d distribution."""
+    return f"{what} {fmt(pos)}" if pos else "the single distribution"
 
 
 class Classes:
@@ -64,7 +59,6 @@ class Classes:
         z = to_float(xp, z, names[0])
         self.out_dtype = z.dtype
         cdt = compute_dtype(xp, z.dtype)
-        t, w, cw = (_reconvert(xp, r, a, cdt, z) for r, a in ((target, t), (weight, w), (class_weight, cw)))
         if z.ndim == 0:
             raise ValueError(f"`{names[0]}` must have a class axis; got a 0-d array")
         if not -z.ndim <= axis < z.ndim:
@@ -170,7 +164,7 @@ class Classes:
                 all_neg = all_neg & (self.mask > 0)
             if bool(xp.any(all_neg)):
                 pos = position(xp, all_neg)
-                return ValueError(f"row {fmt(pos)} of `logits` is -inf for every class; no distribution remains")
+                return ValueError(f"{_row(pos)} of `logits` is -inf for every class; no distribution remains")
             if self.hard:
                 hit = self.picked(xp.astype(neg, z.dtype)) > 0
                 if self.mask is not None:
@@ -178,7 +172,7 @@ class Classes:
                 if bool(xp.any(hit)):
                     pos = position(xp, hit)
                     return ValueError(
-                        f"the target class {int(self.target[pos])} of sample {fmt(pos)} has logit -inf "
+                        f"the target class {int(self.target[pos])} of {_row(pos, 'sample')} has logit -inf "
                         f"(probability 0), so its cross-entropy is infinite; unmask the target class"
                     )
                 if alpha > 0 and bool(xp.any(neg)):
@@ -192,7 +186,7 @@ class Classes:
                 if bool(xp.any(hit)):
                     pos = position(xp, hit)
                     return ValueError(
-                        f"`target` gives positive probability to a class whose logit is -inf in row {fmt(pos)}"
+                        f"`target` gives positive probability to a class whose logit is -inf in {_row(pos)}"
                     )
             return None
 

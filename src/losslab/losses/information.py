@@ -45,7 +45,7 @@ def _distributions(arrays, names, axis, weight):
     Returns the namespace, the arrays with the class axis moved last, the
     weight (in the namespace) and the output dtype.
     """
-    xp, weight, *arrays = as_arrays(weight, *arrays, names=("weight", *names))
+    xp, *arrays, weight = as_arrays(*arrays, weight, names=(*names, "weight"))
     first = to_float(xp, arrays[0], names[0])
     out_dtype = first.dtype
     cdt = compute_dtype(xp, out_dtype)
@@ -67,6 +67,14 @@ def _distributions(arrays, names, axis, weight):
 
 def _coef(xp, batch, reduction, weight, dtype):
     return coefficients(xp, batch, reduction, prepare_weight(xp, weight, batch, dtype))
+
+
+def _nonnegative(xp, kl):
+    """KL >= 0 (Gibbs); a sum of cancelling p (log p - log q) terms can round to -1e-17.
+
+    Clamped per sample, so "KL(p || p) = 0" and "KL >= 0" hold exactly; NaN passes.
+    """
+    return xp.where(kl < 0, xp.zeros_like(kl), kl)
 
 
 def _xlogx(xp, x):
@@ -141,7 +149,7 @@ def kl_divergence(p: Any, q: Any, *, axis: int = -1, reduction: str = "mean", we
     # 0 log(0/q) = 0 for every q; p log(p/0) = +inf for p > 0 (log(0) is never evaluated).
     pos = a > 0
     log_ratio = xp.where(pos, xp.log(xp.where(pos, a, xp.ones_like(a))) - _log0(xp, b), xp.zeros_like(a))
-    values = xp.sum(a * log_ratio, axis=-1)
+    values = _nonnegative(xp, xp.sum(a * log_ratio, axis=-1))
     return reduce(xp, values, _coef(xp, tuple(a.shape[:-1]), reduction, w, a.dtype), reduction, out_dtype)
 
 
@@ -204,7 +212,7 @@ def cross_entropy_decomposition(
     ce = -xp.sum(xp.where(pos, p * safe_logq, xp.zeros_like(p)), axis=-1)
     h = -xp.sum(_xlogx(xp, p), axis=-1)
     safe_p = xp.where(pos, p, xp.ones_like(p))
-    kl = xp.sum(xp.where(pos, p * (xp.log(safe_p) - safe_logq), xp.zeros_like(p)), axis=-1)
+    kl = _nonnegative(xp, xp.sum(xp.where(pos, p * (xp.log(safe_p) - safe_logq), xp.zeros_like(p)), axis=-1))
     c = _coef(xp, tuple(K.z.shape[:-1]), reduction, K.weight, K.z.dtype)
     terms = [reduce(xp, v, c, reduction, K.out_dtype) for v in (h, kl, ce)]
     terms = [finalize(xp, t, lambda: K.diagnose()) for t in terms]
@@ -240,7 +248,7 @@ def _distill(student, teacher, temperature, target, alpha, axis, reduction, weig
         values = alpha * T * (xp.exp(log_q) - p)
     else:
         # p == 0 (not p > 0) selects the 0 log 0 terms, so a NaN from a non-finite teacher propagates
-        kl = xp.sum(xp.where(p == 0, xp.zeros_like(p), p * (log_p - log_q)), axis=-1)
+        kl = _nonnegative(xp, xp.sum(xp.where(p == 0, xp.zeros_like(p), p * (log_p - log_q)), axis=-1))
         values = alpha * T * T * kl
     if hard:
         if grad:

@@ -22,7 +22,6 @@ from .._validation import (
     position,
     row_sum_tolerance,
 )
-from .categorical import _reconvert
 
 __all__ = ["brier_score", "brier_score_grad", "log_loss", "log_loss_grad"]
 
@@ -43,7 +42,6 @@ class Scored:
         self.out_dtype = p.dtype
         cdt = compute_dtype(xp, p.dtype)
         p = xp.astype(p, cdt) if p.dtype != cdt else p
-        w = _reconvert(xp, weight, w, cdt, p)
         if p.ndim not in (1, 2):
             raise ValueError(
                 f"`probs` must be 1-d (binary: probability of class 1) or 2-d (n, C); got shape {tuple(p.shape)}"
