@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from scipy import special
 
+import losslab
 from losslab import _array as A
 from losslab import _reduction as R
 from losslab import _validation as V
@@ -742,3 +743,37 @@ def test_shape_checks():
         V.check_nonempty("probs", np.zeros((0, 2)))
     with pytest.raises(TypeError, match="`x` must be a floating-point array; got dtype int64. Cast it"):
         V.check_floating("x", xnp, np.zeros(2, dtype=np.int64), "Cast it")
+
+
+# ------------------------------------------------- row blocks (large inputs)
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+@pytest.mark.parametrize("name", ["logsumexp", "softmax", "log_softmax"])
+def test_row_blocks_match_one_shot(monkeypatch, lib, name):
+    """Large inputs go through _by_rows; shrink the block so small ones do, and compare."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((7, 5, 6)) * 30
+    x[0, 1] = -np.inf  # a row with no distribution
+    x[2, 3, 4] = -np.inf  # a masked class
+    x[4, 0, 2] = np.nan
+    x[5, 2, 1] = np.inf
+    x = np.swapaxes(np.swapaxes(x, 0, 1), 0, 1)  # same values, not C-contiguous
+    if lib == "torch":
+        torch = pytest.importorskip("torch")
+        x = torch.from_numpy(x)
+    xp = aac.array_namespace(x)
+    whole = getattr(A, f"_{name}")(xp, x, axis=-1)
+    monkeypatch.setattr(A, "_BLOCK", 12)  # two rows of 6 per block, 35 rows: a ragged last block
+    assert A._blockwise(x, -1)
+    blocked = getattr(A, name)(xp, x, axis=-1)
+    np.testing.assert_array_equal(np.asarray(blocked), np.asarray(whole))
+
+
+def test_row_blocks_skip_autograd_and_other_axes(monkeypatch):
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(A, "_BLOCK", 12)
+    x = torch.randn(10, 6, dtype=torch.float64)
+    assert A._blockwise(x, -1) and not A._blockwise(x, 0)
+    assert not A._blockwise(x.clone().requires_grad_(), -1)
+    z = x.clone().requires_grad_()
+    losslab.cross_entropy(z, torch.arange(10) % 6).backward()
+    assert torch.allclose(z.grad, losslab.grad.cross_entropy(x, torch.arange(10) % 6))

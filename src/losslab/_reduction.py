@@ -17,6 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import array_api_compat as aac
+import numpy as np
+
 from ._array import is_concrete, numel, prod
 from ._validation import check_reduction, fmt, position, value_at
 
@@ -107,10 +110,23 @@ def reduce(xp: Any, loss: Any, c: Coefficient, reduction: str, out_dtype: Any) -
     return xp.sum(loss)
 
 
-def scale_grad(xp: Any, dl: Any, c: Coefficient, out_dtype: Any, *, axis: int | None = None) -> Any:
-    """Gradient of the reduced loss: ``c * dl``, with ``c`` expanded along ``axis`` if given."""
+def scale_grad(
+    xp: Any, dl: Any, c: Coefficient, out_dtype: Any, *, axis: int | None = None, inplace: bool = False
+) -> Any:
+    """Gradient of the reduced loss: ``c * dl``, with ``c`` expanded along ``axis`` if given.
+
+    ``inplace=True`` lets NumPy, and PyTorch outside autograd, scale ``dl`` in
+    its own buffer (the caller owns it): no second array as large as the
+    logits, whose fresh pages alone cost more than the multiplication.
+    """
     if c is not None:
         if axis is not None and not isinstance(c, float):
             c = xp.expand_dims(c, axis=axis)
-        dl = dl * c
+        same = isinstance(c, float) or c.dtype == dl.dtype
+        if inplace and same and aac.is_numpy_array(dl):
+            dl = np.multiply(dl, c, out=dl)
+        elif inplace and same and aac.is_torch_array(dl) and not dl.requires_grad:
+            dl = dl.mul_(c)
+        else:
+            dl = dl * c
     return xp.astype(dl, out_dtype) if dl.dtype != out_dtype else dl

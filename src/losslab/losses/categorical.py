@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .._array import as_arrays, compute_dtype, is_concrete, logsumexp, numel, softmax, to_float
+from .._array import as_arrays, compute_dtype, is_concrete, logsumexp, numel, softmax, subtract_at, to_float
 from .._reduction import coefficients, prepare_weight, reduce, scale_grad
 from .._validation import (
     check_closed_unit,
@@ -252,18 +252,35 @@ def _ce_values(K: Classes, alpha: float):
 
 
 def _ce_grad_values(K: Classes, alpha: float):
+    """``(g, probe)``: the per-sample gradient rows, and a per-row value that is finite
+    exactly when that row's softmax is, so the result check reads n values, not n x C."""
     xp, z = K.xp, K.z
     s = softmax(xp, z, axis=-1)
+    # A row with no distribution (NaN, +inf, all -inf) has a softmax of NaN in every
+    # entry, so its first column decides; ignored rows contribute 0 whatever they hold.
+    probe = s[..., :1]
+    if K.mask is not None:
+        probe = xp.where(xp.expand_dims(K.mask, axis=-1) > 0, probe, xp.zeros_like(probe))
     if K.hard:
-        t = K.onehot()
-        if alpha:
-            t = (1.0 - alpha) * t + alpha / K.C
+        # softmax * sum_c w_c t'_c - w * t', with t' = (1 - a) onehot(y) + a / C: the one-hot
+        # part is one subtraction per row (subtract_at), never an n x C matrix.
+        if K.cw is None:
+            g = s - alpha / K.C if alpha else s
+            g = subtract_at(xp, g, K.target, 1.0 - alpha)
+        else:
+            wy = K.picked(xp.broadcast_to(K.cw, z.shape))
+            g = s * xp.expand_dims((1.0 - alpha) * wy + alpha * xp.sum(K.cw) / K.C, axis=-1)
+            if alpha:
+                g = g - (alpha / K.C) * K.cw
+            g = subtract_at(xp, g, K.target, (1.0 - alpha) * wy)
     else:
         t = _smoothed_soft_target(K, alpha)
-    if K.cw is not None:
-        t = t * K.cw
-    g = s * xp.sum(t, axis=-1, keepdims=True) - t
-    return g if K.mask is None else xp.where(xp.expand_dims(K.mask, axis=-1) > 0, g, xp.zeros_like(g))
+        if K.cw is not None:
+            t = t * K.cw
+        g = s * xp.sum(t, axis=-1, keepdims=True) - t
+    if K.mask is not None:
+        g = xp.where(xp.expand_dims(K.mask, axis=-1) > 0, g, xp.zeros_like(g))
+    return g, probe
 
 
 def _check_support(K: Classes, alpha: float):
@@ -302,9 +319,10 @@ def _cross_entropy(logits, target, axis, class_weight, ignore_index, label_smoot
     with np.errstate(all="ignore"):
         if grad:
             _check_support(K, alpha)
-            g = scale_grad(xp, _ce_grad_values(K, alpha), c, K.out_dtype, axis=-1)
-            g = xp.moveaxis(g, -1, K.axis) if K.axis != g.ndim - 1 else g
-            return finalize(xp, g, lambda: K.diagnose(alpha))
+            g, probe = _ce_grad_values(K, alpha)
+            finalize(xp, probe, lambda: K.diagnose(alpha))
+            g = scale_grad(xp, g, c, K.out_dtype, axis=-1, inplace=True)
+            return xp.moveaxis(g, -1, K.axis) if K.axis != g.ndim - 1 else g
         out = reduce(xp, _ce_values(K, alpha), c, reduction, K.out_dtype)
         return finalize(xp, out, lambda: K.diagnose(alpha))
 
