@@ -2,12 +2,14 @@
 
 Run:  python benchmarks/bench_core.py [--quick] [--out BENCHMARKS-table.md]
 
-Each case times every implementation on the same inputs (after one warm-up
-call) and reports the median of ``--repeat`` runs and the peak resident
-memory the call added above what was resident before it (Linux: VmHWM is
-reset through /proc/self/clear_refs before each call, so this sees NumPy,
-PyTorch and BLAS allocations alike). Values are checked to agree before
-anything is timed. The floor is one read of the inputs and one write of the
+Each case times every implementation on the same inputs, in this process
+with the ordinary allocator, after one warm-up call: the median of
+``--repeat`` runs. Peak memory is measured apart, one child process per
+implementation, started with a fixed glibc mmap threshold so that every
+temporary above 64 KiB shows in the resident set: the peak the call adds
+above what was resident before it (VmHWM reset through
+/proc/self/clear_refs), which sees NumPy, PyTorch and BLAS allocations
+alike. Values are checked to agree before anything is timed. The floor is one read of the inputs and one write of the
 outputs at the memory bandwidth measured here by a large array copy.
 """
 
@@ -18,6 +20,7 @@ import gc
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -46,21 +49,29 @@ def _reset_peak() -> bool:
         return False
 
 
-def measure(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
-    """(median seconds, peak extra MiB) of ``fn``."""
-    fn()  # warm-up: imports, lazy allocations, JIT
-    times, peaks = [], []
+def median_seconds(fn: Callable[[], object], repeat: int) -> float:
+    fn()  # warm-up: imports, lazy allocations
+    times = []
     for _ in range(repeat):
         gc.collect()
-        can_reset = _reset_peak()
-        before = _status_kib("VmRSS")
         t0 = time.perf_counter()
         out = fn()
         times.append(time.perf_counter() - t0)
-        peak = _status_kib("VmHWM") if can_reset else before
-        peaks.append(max(peak - before, 0) / 1024)
         del out
-    return statistics.median(times), statistics.median(peaks)
+    return statistics.median(times)
+
+
+def peak_extra_mib(fn: Callable[[], object]) -> float:
+    """Peak resident memory one call adds, in MiB (NaN where /proc cannot reset the peak)."""
+    fn()
+    gc.collect()
+    if not _reset_peak():
+        return float("nan")
+    before = _status_kib("VmRSS")
+    out = fn()
+    peak = _status_kib("VmHWM")
+    del out
+    return max(peak - before, 0) / 1024
 
 
 def bandwidth_gbs() -> float:
@@ -86,8 +97,15 @@ class Row:
     peak_mib: float
 
 
+@dataclass
+class Case:
+    name: str
+    floor_bytes: int  # one read of the inputs and one write of the outputs
+    impls: dict[str, Callable[[], object]]
+
+
 # --------------------------------------------------------------------- cases
-def case_cross_entropy(rows: list[Row], repeat: int, quick: bool) -> float:
+def case_cross_entropy(quick: bool) -> Case:
     import torch
     import torch.nn.functional as F
 
@@ -96,7 +114,6 @@ def case_cross_entropy(rows: list[Row], repeat: int, quick: bool) -> float:
     z = rng.standard_normal((n, c), dtype=np.float32)
     y = rng.integers(0, c, n)
     zt, yt = torch.from_numpy(z), torch.from_numpy(y)
-    name = f"cross_entropy fwd+bwd {n}x{c} float32"
 
     def ours_np():
         return losslab.cross_entropy(z, y), losslab.grad.cross_entropy(z, y)
@@ -108,38 +125,35 @@ def case_cross_entropy(rows: list[Row], repeat: int, quick: bool) -> float:
         a = zt.detach().requires_grad_()
         loss = F.cross_entropy(a, yt)
         loss.backward()
-        return loss, a.grad
+        return loss.detach(), a.grad
 
     ref_loss, ref_grad = torch_eager()
     for impl in (ours_np, ours_torch):
         loss, g = impl()
-        assert abs(float(loss) - float(ref_loss.detach())) < 1e-4 * abs(float(ref_loss.detach())), impl.__name__
+        assert abs(float(loss) - float(ref_loss)) < 1e-4 * abs(float(ref_loss)), impl.__name__
         assert float(np.max(np.abs(np.asarray(g) - ref_grad.numpy()))) < 1e-6, impl.__name__
-    for label, impl in [
-        ("losslab (numpy)", ours_np),
-        ("losslab (torch)", ours_torch),
-        ("torch.nn.functional", torch_eager),
-    ]:
-        rows.append(Row(name, label, *measure(impl, repeat)))
-    return 2 * z.nbytes  # read the logits, write the gradient
+    impls = {"losslab (numpy)": ours_np, "losslab (torch)": ours_torch, "torch.nn.functional": torch_eager}
+    return Case(f"cross_entropy fwd+bwd {n}x{c} float32", 2 * z.nbytes, impls)
 
 
-def case_log_loss(rows: list[Row], repeat: int, quick: bool) -> float:
+def case_log_loss(quick: bool) -> Case:
     from sklearn.metrics import log_loss as sk_log_loss
 
     n, c = (100_000, 10) if quick else (1_000_000, 10)
     rng = np.random.default_rng(0)
     p = rng.dirichlet(np.ones(c), size=n)
     y = rng.integers(0, c, n)
-    name = f"log_loss {n}x{c} float64 (validation included)"
-    ours, ref = losslab.log_loss(p, y), sk_log_loss(y, p, labels=np.arange(c))
+    labels = np.arange(c)
+    ours, ref = losslab.log_loss(p, y), sk_log_loss(y, p, labels=labels)
     assert abs(float(ours) - ref) < 1e-12 * ref
-    rows.append(Row(name, "losslab (numpy)", *measure(lambda: losslab.log_loss(p, y), repeat)))
-    rows.append(Row(name, "sklearn.metrics", *measure(lambda: sk_log_loss(y, p, labels=np.arange(c)), repeat)))
-    return p.nbytes
+    impls = {
+        "losslab (numpy)": lambda: losslab.log_loss(p, y),
+        "sklearn.metrics": lambda: sk_log_loss(y, p, labels=labels),
+    }
+    return Case(f"log_loss {n}x{c} float64, validation included", p.nbytes + y.nbytes, impls)
 
 
-def case_mse(rows: list[Row], repeat: int, quick: bool) -> float:
+def case_mse(quick: bool) -> Case:
     import torch
     import torch.nn.functional as F
     from sklearn.metrics import mean_squared_error
@@ -148,15 +162,27 @@ def case_mse(rows: list[Row], repeat: int, quick: bool) -> float:
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal(n), rng.standard_normal(n)
     at, bt = torch.from_numpy(a), torch.from_numpy(b)
-    name = f"mse {n:.0e} float64"
     ref = mean_squared_error(b, a)
     assert abs(float(losslab.mse(a, b)) - ref) < 1e-12 * ref
     assert abs(float(losslab.mse(at, bt)) - ref) < 1e-12 * ref
-    rows.append(Row(name, "losslab (numpy)", *measure(lambda: losslab.mse(a, b), repeat)))
-    rows.append(Row(name, "losslab (torch)", *measure(lambda: losslab.mse(at, bt), repeat)))
-    rows.append(Row(name, "torch.nn.functional", *measure(lambda: F.mse_loss(at, bt), repeat)))
-    rows.append(Row(name, "sklearn.metrics", *measure(lambda: mean_squared_error(b, a), repeat)))
-    return a.nbytes + b.nbytes
+    impls = {
+        "losslab (numpy)": lambda: losslab.mse(a, b),
+        "losslab (torch)": lambda: losslab.mse(at, bt),
+        "torch.nn.functional": lambda: F.mse_loss(at, bt),
+        "sklearn.metrics": lambda: mean_squared_error(b, a),
+    }
+    return Case(f"mse {n:.0e} float64", a.nbytes + b.nbytes, impls)
+
+
+CASES = {"cross_entropy": case_cross_entropy, "log_loss": case_log_loss, "mse": case_mse}
+
+
+def memory_in_child(case: str, impl: str, quick: bool) -> float:
+    """Run one implementation in a fresh process with a fixed mmap threshold; its peak MiB."""
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+    cmd = [sys.executable, __file__, "--memory-of", case, impl] + (["--quick"] if quick else [])
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+    return float(out.strip().splitlines()[-1])
 
 
 # -------------------------------------------------------------------- report
@@ -193,22 +219,26 @@ def table(rows: list[Row], floors: dict[str, float], gbs: float) -> str:
 
 
 def main() -> None:
-    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
-        # A fixed mmap threshold stops glibc from recycling freed large blocks inside the
-        # heap, so every temporary above 64 KiB shows in the resident-set peak.
-        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
-        os.execve(sys.executable, [sys.executable, *sys.argv], env)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--out", help="also write the markdown table here")
+    parser.add_argument("--memory-of", nargs=2, metavar=("CASE", "IMPL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_of:  # child: print one number
+        case, impl = args.memory_of
+        print(peak_extra_mib(CASES[case](args.quick).impls[impl]))
+        return
     rows: list[Row] = []
     floors: dict[str, float] = {}
-    for case in (case_cross_entropy, case_log_loss, case_mse):
-        before = len(rows)
-        nbytes = case(rows, args.repeat, args.quick)
-        floors[rows[before].case] = nbytes
+    for key, build in CASES.items():
+        case = build(args.quick)
+        floors[case.name] = case.floor_bytes
+        for impl, fn in case.impls.items():
+            seconds = median_seconds(fn, args.repeat)
+            rows.append(Row(case.name, impl, seconds, memory_in_child(key, impl, args.quick)))
+        del case
+        gc.collect()
     gbs = bandwidth_gbs()
     text = f"Machine: {machine()}; measured copy bandwidth {gbs:.1f} GB/s.\n\n{table(rows, floors, gbs)}\n"
     print(text)

@@ -151,8 +151,18 @@ def elementwise_loss(
     weight: Any,
     name: str = "loss",
 ) -> Any:
-    """Public loss from a value kernel ``value(xp, p, t)``."""
+    """Public loss from a value kernel ``value(xp, p, t)``.
+
+    A kernel may carry ``value.total(xp, p, t)``, the unweighted sum of its
+    values computed without the per-element array (``mse``: one dot product
+    of the residual with itself); it serves unweighted ``"mean"``/``"sum"``.
+    """
     P, _ = prepare_pair(pred, target, weight)
+    total = getattr(value, "total", None)
+    if total is not None and P.weight is None and reduction in ("mean", "sum"):
+        c = coefficients(P.xp, tuple(P.pred.shape), reduction)
+        out = total(P.xp, P.pred, P.target)
+        return finalize(P.xp, out * c if isinstance(c, float) else out, lambda: P.diagnose(name))
     return finish(P, value(P.xp, P.pred, P.target), reduction, grad=False, name=name)
 
 
