@@ -777,3 +777,25 @@ def test_row_blocks_skip_autograd_and_other_axes(monkeypatch):
     z = x.clone().requires_grad_()
     losslab.cross_entropy(z, torch.arange(10) % 6).backward()
     assert torch.allclose(z.grad, losslab.grad.cross_entropy(x, torch.arange(10) % 6))
+
+
+@pytest.mark.parametrize("lib", ["numpy", "torch"])
+def test_sum_blocks_matches_one_shot(monkeypatch, lib):
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal(103), rng.standard_normal(103)
+    if lib == "torch":
+        torch = pytest.importorskip("torch")
+        a, b = torch.from_numpy(a), torch.from_numpy(b)
+    xp = aac.array_namespace(a)
+    expected = float(losslab.mse(a, b, reduction="sum"))
+    monkeypatch.setattr(A, "_BLOCK", 10)  # 11 blocks, the last one ragged
+    calls = []
+
+    def squares(xp, p, t):
+        calls.append(p.shape[0])
+        r = p - t
+        return xp.vecdot(r, r)
+
+    assert float(A.sum_blocks(xp, squares, a, b)) == pytest.approx(expected, rel=1e-14)
+    assert calls == [10] * 10 + [3]
+    assert float(losslab.mse(a, b, reduction="sum")) == pytest.approx(expected, rel=1e-14)

@@ -29,6 +29,7 @@ __all__ = [
     "softmax",
     "softplus",
     "subtract_at",
+    "sum_blocks",
     "sum_log",
     "to_float",
     "xlogy",
@@ -286,6 +287,25 @@ def _by_rows(xp: Any, fn: Any, x: Any, keep_last: bool) -> Any:
     for i in range(0, rows, step):
         out[i : i + step, ...] = fn(xp, flat[i : i + step, ...], axis=-1)
     return xp.reshape(out, tuple(x.shape) if keep_last else tuple(x.shape[:-1]))
+
+
+def sum_blocks(xp: Any, fn: Any, *arrays: Any) -> Any:
+    """``fn(xp, *arrays)`` for a reduction that adds up over elements, computed in blocks.
+
+    The arrays are 1-d and of one length; ``fn`` returns a 0-d sum. For eager
+    NumPy/PyTorch above ``2 * _BLOCK`` elements the sum is taken block by
+    block, so temporaries (a residual) are cache-sized and reused instead of
+    fresh full-size allocations.
+    """
+    x = arrays[0]
+    n = x.shape[0]
+    eager = aac.is_numpy_array(x) or (aac.is_torch_array(x) and not any(a.requires_grad for a in arrays))
+    if not eager or n < 2 * _BLOCK:
+        return fn(xp, *arrays)
+    total = fn(xp, *(a[:_BLOCK] for a in arrays))
+    for i in range(_BLOCK, n, _BLOCK):
+        total = total + fn(xp, *(a[i : i + _BLOCK] for a in arrays))
+    return total
 
 
 def logsumexp(xp: Any, x: Any, axis: int = -1, keepdims: bool = False) -> Any:

@@ -14,7 +14,7 @@ import numbers
 from functools import partial
 from typing import Any
 
-from .._array import as_arrays, is_concrete
+from .._array import as_arrays, is_concrete, sum_blocks
 from .._reduction import coefficients, prepare_weight, reduce, scale_grad
 from .._validation import check_open_unit, check_positive, finalize
 from ._common import elementwise_grad, elementwise_loss, finish, prepare_pair, quiet, require_finite
@@ -40,9 +40,13 @@ def _mse_value(xp, p, t):
     return r * r
 
 
-def _mse_total(xp, p, t):
-    r = xp.reshape(p - t, (-1,))
+def _squares(xp, p, t):
+    r = p - t
     return xp.vecdot(r, r)  # sum of squares without the array of squares
+
+
+def _mse_total(xp, p, t):
+    return sum_blocks(xp, _squares, xp.reshape(p, (-1,)), xp.reshape(t, (-1,)))
 
 
 _mse_value.total = _mse_total
