@@ -172,7 +172,11 @@ def kl_divergence_grad(p: Any, q: Any, *, axis: int = -1, reduction: str = "mean
 
 # ------------------------------------------------------------- decomposition
 class Decomposition(NamedTuple):
-    """Cross-entropy split into the target's entropy and the KL divergence (nats)."""
+    """Cross-entropy split into the target's entropy and the KL divergence (nats).
+
+    >>> Decomposition(entropy=0.5, kl=0.25, cross_entropy=0.75).kl
+    0.25
+    """
 
     entropy: Any
     kl: Any
@@ -184,6 +188,10 @@ def cross_entropy_decomposition(
     target_probs: Any, logits: Any, *, axis: int = -1, reduction: str = "mean", weight: Any = None
 ) -> Decomposition:
     r"""Split :math:`H(p, q) = H(p) + \mathrm{KL}(p\,\|\,q)` with :math:`q = \mathrm{softmax}(z)`.
+
+    The one function whose target comes first: the arguments follow the
+    mathematics, :math:`H(p, q)`, as :func:`kl_divergence` does (``p`` the
+    target distribution, then the model's logits).
 
     The three terms are computed independently (none by subtracting the
     others), so ``cross_entropy == entropy + kl`` holds to rounding and is a
