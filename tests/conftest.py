@@ -159,3 +159,22 @@ def target_as_pred(spec: LossSpec, case: Case) -> np.ndarray:
 def rng(request) -> np.random.Generator:
     """A generator seeded from the test's id, so every test is reproducible on its own."""
     return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
+def numeric_grad(f, x, h=1e-6):
+    """Central differences of the scalar ``sum(f(x))`` in float64, entry by entry.
+
+    ``sum`` makes it the gradient ``losslab.grad`` returns for every reduction
+    (for "none", the gradient of the summed per-element losses). Non-finite
+    entries (masked logits) are left at 0.
+    """
+    x = np.array(x, dtype=np.float64)
+    g = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        if not np.isfinite(x[idx]):
+            continue
+        xp_, xm = x.copy(), x.copy()
+        xp_[idx] += h
+        xm[idx] -= h
+        g[idx] = (np.sum(f(xp_)) - np.sum(f(xm))) / (2 * h)
+    return g

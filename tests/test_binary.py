@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import losslab
+from conftest import numeric_grad
 from losslab import grad as G
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -39,17 +40,6 @@ def _sigmoid(z):
 
 def _t(x):
     return torch.as_tensor(x)
-
-
-def _numeric_grad(f, x, h=1e-6):
-    x = np.array(x, dtype=np.float64)
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        xp_, xm = x.copy(), x.copy()
-        xp_[idx] += h
-        xm[idx] -= h
-        g[idx] = (np.sum(f(xp_)) - np.sum(f(xm))) / (2 * h)
-    return g
 
 
 def _weighted_mean(per, w):
@@ -201,7 +191,7 @@ def test_logits_grad_numeric_and_autograd(opts, reduction, soft):
     z, t = _logits(), _targets(soft=soft)
     g = G.binary_cross_entropy_with_logits(z, t, reduction=reduction, **opts)
     assert g.shape == z.shape and g.dtype == z.dtype
-    num = _numeric_grad(lambda x: losslab.binary_cross_entropy_with_logits(x, t, reduction=reduction, **opts), z)
+    num = numeric_grad(lambda x: losslab.binary_cross_entropy_with_logits(x, t, reduction=reduction, **opts), z)
     np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-9)
     topts = {k: (_t(v) if isinstance(v, np.ndarray) else v) for k, v in opts.items()}
     zt = _t(z).requires_grad_(True)
@@ -217,7 +207,7 @@ def test_logits_grad_numeric_and_autograd(opts, reduction, soft):
 def test_probs_grad_numeric_and_autograd(opts, reduction, soft):
     p, t = _probs(), _targets(soft=soft)
     g = G.binary_cross_entropy(p, t, reduction=reduction, **opts)
-    num = _numeric_grad(lambda x: losslab.binary_cross_entropy(x, t, reduction=reduction, **opts), p)
+    num = numeric_grad(lambda x: losslab.binary_cross_entropy(x, t, reduction=reduction, **opts), p)
     np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-9)
     topts = {k: _t(v) for k, v in opts.items()}
     pt = _t(p).requires_grad_(True)

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import losslab
+from conftest import numeric_grad
 from losslab import grad as G
 
 RNG = np.random.default_rng(0)
@@ -45,20 +46,6 @@ def _onehot(y, c=C):
 
 def _t(x):
     return torch.as_tensor(x)
-
-
-def _numeric_grad(f, x, h=1e-6):
-    """Central differences of the scalar ``sum(f(x))`` in float64."""
-    x = np.array(x, dtype=np.float64)
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        if not np.isfinite(x[idx]):
-            continue
-        xp_, xm = x.copy(), x.copy()
-        xp_[idx] += h
-        xm[idx] -= h
-        g[idx] = (np.sum(f(xp_)) - np.sum(f(xm))) / (2 * h)
-    return g
 
 
 def _torch_ce(z, y, *, axis=-1, class_weight=None, ignore_index=None, label_smoothing=0.0, reduction="mean"):
@@ -344,7 +331,7 @@ def _target(kind):
 def test_grad_matches_central_differences(kind, opts, reduction):
     z, t = _logits(), _target(kind)
     g = G.cross_entropy(z, t, reduction=reduction, **opts)
-    num = _numeric_grad(lambda x: losslab.cross_entropy(x, t, reduction=reduction, **opts), z)
+    num = numeric_grad(lambda x: losslab.cross_entropy(x, t, reduction=reduction, **opts), z)
     assert g.shape == z.shape and g.dtype == z.dtype
     np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8)
 
@@ -371,7 +358,7 @@ def test_grad_axis1_matches_autograd():
     kw = {"axis": 1, "ignore_index": -100, "label_smoothing": 0.1}
     losslab.cross_entropy(zt, _t(y), class_weight=_t(cw), **kw).backward()
     torch.testing.assert_close(G.cross_entropy(_t(z), _t(y), class_weight=_t(cw), **kw), zt.grad)
-    num = _numeric_grad(lambda x: losslab.cross_entropy(x, y, class_weight=cw, **kw), z)
+    num = numeric_grad(lambda x: losslab.cross_entropy(x, y, class_weight=cw, **kw), z)
     np.testing.assert_allclose(G.cross_entropy(z, y, class_weight=cw, **kw), num, rtol=1e-6, atol=1e-8)
     assert np.all(G.cross_entropy(z, y, class_weight=cw, **kw)[0, :, 0] == 0)  # ignored position
 
@@ -662,7 +649,7 @@ def test_spatial_sample_weight(reduction):
         expected = {"none": wb * per, "sum": np.sum(wb * per), "mean": np.sum(wb * per) / np.sum(wb)}[reduction]
         got = losslab.cross_entropy(z, y, axis=1, weight=w, reduction=reduction)
         np.testing.assert_allclose(got, expected, rtol=1e-13)
-        num = _numeric_grad(lambda x, w=w: losslab.cross_entropy(x, y, axis=1, weight=w, reduction=reduction), z)
+        num = numeric_grad(lambda x, w=w: losslab.cross_entropy(x, y, axis=1, weight=w, reduction=reduction), z)
         np.testing.assert_allclose(
             G.cross_entropy(z, y, axis=1, weight=w, reduction=reduction), num, rtol=1e-6, atol=1e-9
         )

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 import losslab
+from conftest import numeric_grad
 from losslab import grad as G
 
 
@@ -27,17 +28,6 @@ def _probs(rng, n, C, floor=0.02):
     d = rng.dirichlet(np.full(C, 1.5), size=n)
     p = (1.0 - C * floor) * d + floor
     return p / p.sum(axis=-1, keepdims=True)
-
-
-def _central_diff(f, x, h=1e-6):
-    """d f / d x by central differences, entry by entry (f returns a scalar)."""
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += h
-        xm[idx] -= h
-        g[idx] = (float(f(xp)) - float(f(xm))) / (2 * h)
-    return g
 
 
 # =================================================================== entropy
@@ -119,7 +109,7 @@ class TestEntropyGrad:
     def test_central_differences(self, reduction):
         p = _probs(_rng(10), 4, 5, floor=0.05)
         w = np.array([1.0, 2.0, 0.5, 1.5])
-        num = _central_diff(lambda x: losslab.entropy(x, reduction=reduction, weight=w), p)
+        num = numeric_grad(lambda x: losslab.entropy(x, reduction=reduction, weight=w), p)
         np.testing.assert_allclose(G.entropy(p, reduction=reduction, weight=w), num, rtol=1e-6, atol=1e-9)
 
     def test_none_is_gradient_of_sum(self):
@@ -231,7 +221,7 @@ class TestKLDivergenceGrad:
         rng = _rng(30)
         p, q = _probs(rng, 3, 4, floor=0.05), _probs(rng, 3, 4, floor=0.05)
         w = np.array([0.5, 1.0, 2.0])
-        num = _central_diff(lambda x: losslab.kl_divergence(x, q, reduction=reduction, weight=w), p)
+        num = numeric_grad(lambda x: losslab.kl_divergence(x, q, reduction=reduction, weight=w), p)
         got = G.kl_divergence(p, q, reduction=reduction, weight=w)
         np.testing.assert_allclose(got, num, rtol=1e-6, atol=1e-9)
 
@@ -432,7 +422,7 @@ class TestDistillation:
         s, t = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
         y = np.array([0, 3, 1])
         kw = dict(temperature=1.7, target=y, alpha=0.6)
-        num = _central_diff(lambda x: losslab.distillation_loss(x, t, **kw), s)
+        num = numeric_grad(lambda x: losslab.distillation_loss(x, t, **kw), s)
         np.testing.assert_allclose(G.distillation_loss(s, t, **kw), num, rtol=1e-6, atol=1e-10)
 
     def test_grad_axis(self):

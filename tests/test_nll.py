@@ -22,6 +22,7 @@ from scipy import stats
 from scipy.special import gammaln
 
 import losslab
+from conftest import numeric_grad
 from losslab import grad as G
 
 RTOL = 1e-12
@@ -248,15 +249,6 @@ def test_integer_weights_repeat_rows_and_zero_drops(rng, name, reduction):
 
 
 # ================================================================ gradients
-def central_diff(f, x, h=1e-6):
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[idx] = h
-        g[idx] = (float(f(x + e)) - float(f(x - e))) / (2 * h)
-    return g
-
-
 def scalar_of(fn, reduction, **kw):
     def f(x):
         out = fn(x, reduction=reduction, **kw)
@@ -275,7 +267,7 @@ def test_gradient_central_differences(rng, name, reduction, wkind):
     w = make_weight(wkind, rng, shape)
     g = gfn(x, t, **opts, reduction=reduction, weight=w)
     assert g.shape == shape and g.dtype == np.float64
-    fd = central_diff(scalar_of(lambda a, **kw: fn(a, t, **opts, **kw), reduction, weight=w), x)
+    fd = numeric_grad(scalar_of(lambda a, **kw: fn(a, t, **opts, **kw), reduction, weight=w), x)
     close(g, fd, rtol=1e-6, atol=1e-9)
 
 
@@ -307,7 +299,7 @@ def test_gradient_with_scalar_parameter(rng, reduction):
     ]:
         g = gfn(m, t, **opt, reduction=reduction)
         close(
-            g, central_diff(scalar_of(lambda a, fn=fn, opt=opt, **kw: fn(a, t, **opt, **kw), reduction), m), rtol=1e-6
+            g, numeric_grad(scalar_of(lambda a, fn=fn, opt=opt, **kw: fn(a, t, **opt, **kw), reduction), m), rtol=1e-6
         )
         mt = torch.tensor(m, requires_grad=True)
         out = fn(mt, torch.from_numpy(t), **opt, reduction=reduction)

@@ -26,6 +26,7 @@ from sklearn.metrics import (
 )
 
 import losslab
+from conftest import numeric_grad
 from losslab import grad as G
 
 RTOL = 1e-12
@@ -341,15 +342,6 @@ def test_pinball_quantile_sequence_types(rng, quantiles):
 
 
 # ================================================================ gradients
-def central_diff(f, p, h=1e-6):
-    g = np.zeros_like(p)
-    for idx in np.ndindex(p.shape):
-        e = np.zeros_like(p)
-        e[idx] = h
-        g[idx] = (float(f(p + e)) - float(f(p - e))) / (2 * h)
-    return g
-
-
 def summed(fn, reduction, **kw):
     """The scalar whose gradient ``grad.<name>`` is: the reduced loss, or the sum of the "none" losses."""
 
@@ -369,7 +361,7 @@ def test_gradient_central_differences(rng, spec, reduction, wkind):
     w = weights(wkind, rng, shape)
     g = spec.g(p, t, reduction=reduction, weight=w)
     assert g.shape == shape and g.dtype == np.float64
-    fd = central_diff(summed(lambda x, **kw: spec(x, t, **kw), reduction, weight=w), p)
+    fd = numeric_grad(summed(lambda x, **kw: spec(x, t, **kw), reduction, weight=w), p)
     close(g, fd, rtol=1e-6, atol=1e-9)
     # and the closed form written out here
     wf = full_weight(w, shape)
@@ -401,7 +393,7 @@ def test_pinball_multi_quantile_gradient(rng, reduction):
     p = t[:, None] + rng.choice([-1, 1], size=(4, 3)) * rng.uniform(0.2, 2.0, size=(4, 3))
     w = rng.uniform(0.5, 2.0, size=4)
     g = G.pinball(p, t, quantile=qs, reduction=reduction, weight=w)
-    fd = central_diff(summed(lambda x, **kw: losslab.pinball(x, t, quantile=qs, **kw), reduction, weight=w), p)
+    fd = numeric_grad(summed(lambda x, **kw: losslab.pinball(x, t, quantile=qs, **kw), reduction, weight=w), p)
     close(g, fd, rtol=1e-6, atol=1e-9)
     pt = torch.tensor(p, requires_grad=True)
     out = losslab.pinball(pt, torch.from_numpy(t), quantile=qs, reduction=reduction, weight=torch.from_numpy(w))
@@ -423,7 +415,7 @@ def test_rmse_gradient(rng, wkind):
     p, t = pair(rng, shape)
     w = weights(wkind, rng, shape)
     g = G.rmse(p, t, weight=w)
-    close(g, central_diff(lambda x: losslab.rmse(x, t, weight=w), p), rtol=1e-6, atol=1e-9)
+    close(g, numeric_grad(lambda x: losslab.rmse(x, t, weight=w), p), rtol=1e-6, atol=1e-9)
     wf = full_weight(w, shape)
     r = p - t
     value = np.sqrt(np.sum(wf * r**2) / wf.sum())

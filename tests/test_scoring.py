@@ -12,6 +12,7 @@ from sklearn.metrics import brier_score_loss as sk_brier
 from sklearn.metrics import log_loss as sk_log_loss
 
 import losslab
+from conftest import numeric_grad
 from losslab import grad as G
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -34,17 +35,6 @@ def _labels(n=N, c=C, seed=1):
 def _binary(n=N, seed=2):
     rng = np.random.default_rng(seed)
     return rng.uniform(0.02, 0.98, size=n), np.array([0, 1] * (n // 2))
-
-
-def _numeric_grad(f, x, h=1e-7):
-    x = np.array(x, dtype=np.float64)
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        xp_, xm = x.copy(), x.copy()
-        xp_[idx] += h
-        xm[idx] -= h
-        g[idx] = (np.sum(f(xp_)) - np.sum(f(xm))) / (2 * h)
-    return g
 
 
 def _softmax(z):
@@ -143,7 +133,7 @@ def test_log_loss_grad_numeric_and_autograd(reduction, weighted):
     p, y = _probs(), _labels()
     w = np.linspace(0.1, 3.0, N) if weighted else None
     g = G.log_loss(p, y, reduction=reduction, weight=w)
-    num = _numeric_grad(lambda x: losslab.log_loss(x, y, reduction=reduction, weight=w), p)
+    num = numeric_grad(lambda x: losslab.log_loss(x, y, reduction=reduction, weight=w), p, h=1e-7)
     np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8)
     pt = torch.as_tensor(p).requires_grad_(True)
     tw = None if w is None else torch.as_tensor(w)
@@ -164,7 +154,9 @@ def test_log_loss_grad_numeric_and_autograd(reduction, weighted):
 def test_log_loss_grad_binary(reduction):
     p, y = _binary()
     g = G.log_loss(p, y, reduction=reduction)
-    np.testing.assert_allclose(g, _numeric_grad(lambda x: losslab.log_loss(x, y, reduction=reduction), p), rtol=1e-6)
+    np.testing.assert_allclose(
+        g, numeric_grad(lambda x: losslab.log_loss(x, y, reduction=reduction), p, h=1e-7), rtol=1e-6
+    )
     expected = np.where(y == 1, -1 / p, 1 / (1 - p)) / (N if reduction == "mean" else 1)
     np.testing.assert_allclose(g, expected, rtol=1e-14)
     np.testing.assert_allclose(g, G.binary_cross_entropy(p, y.astype(float), reduction=reduction), rtol=1e-13)
@@ -268,7 +260,7 @@ def test_brier_grad_numeric_and_autograd(reduction, binary, weighted):
     w = np.linspace(0.1, 3.0, N) if weighted else None
     g = G.brier_score(p, y, reduction=reduction, weight=w)
     assert g.shape == p.shape
-    num = _numeric_grad(lambda x: losslab.brier_score(x, y, reduction=reduction, weight=w), p)
+    num = numeric_grad(lambda x: losslab.brier_score(x, y, reduction=reduction, weight=w), p, h=1e-7)
     np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8)
     pt = torch.as_tensor(p).requires_grad_(True)
     tw = None if w is None else torch.as_tensor(w)
