@@ -42,13 +42,29 @@ def losses(kind: str | None, as_json: bool) -> None:
 
     # Formulas contain brackets ("[y = c]") that rich would read as markup: escape every cell.
     # The name column never wraps, so each name stays whole on one line (greppable).
-    table = Table(title=escape(f"losslab {__version__}: {len(specs)} losses (p: prediction, t: target)"))
+    console = Console()
+    title = escape(f"losslab {__version__}: {len(specs)} losses (p: prediction, t: target)")
+    if console.width < 110:  # a table this wide would fold every formula: one block per loss
+        console.print(title, style="bold")
+        for s in specs:
+            console.print()
+            console.print(
+                f"[bold]{escape(s.name)}[/bold]  ({escape(s.likelihood or 'no likelihood')}; "
+                f"input: {escape(s.input_space)})",
+                no_wrap=True,
+                overflow="ignore",
+                soft_wrap=True,
+            )
+            console.print(f"  loss      {escape(s.formula)}", soft_wrap=True)
+            console.print(f"  gradient  {escape(s.grad_formula)}", soft_wrap=True)
+        return
+    table = Table(title=title)
     table.add_column("loss", no_wrap=True)
     for col in ("input", "likelihood", "per-element loss", "gradient w.r.t. input"):
         table.add_column(col, overflow="fold")
     for s in specs:
         table.add_row(*(escape(c) for c in (s.name, s.input_space, s.likelihood or "-", s.formula, s.grad_formula)))
-    Console().print(table)
+    console.print(table)
 
 
 if __name__ == "__main__":  # pragma: no cover
