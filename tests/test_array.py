@@ -21,6 +21,7 @@ import losslab
 from losslab import _array as A
 from losslab import _reduction as R
 from losslab import _validation as V
+from losslab.kernels import blocks as K
 
 try:
     import torch
@@ -236,7 +237,7 @@ def test_sum_log_accuracy(dtype, n, kind):
         "near-1": lambda: 1.0 - rng.uniform(0.0, 1e-3, n),
     }[kind]()
     x = np.maximum(x.astype(dtype), dtype(eps))
-    got = A.sum_log(xnp, x, eps)
+    got = K.sum_log(xnp, x, eps)
     assert got.dtype == dtype
     logs = np.log(x.astype(np.float64))
     exact = math.fsum(logs)
@@ -253,22 +254,22 @@ def test_sum_log_products_do_not_underflow():
     for dtype in (np.float64, np.float32):
         eps = float(np.finfo(dtype).eps)
         x = np.full(64, eps, dtype=dtype)
-        assert float(A.sum_log(xnp, x, eps)) == pytest.approx(64 * math.log(eps), rel=4 * eps)
+        assert float(K.sum_log(xnp, x, eps)) == pytest.approx(64 * math.log(eps), rel=4 * eps)
 
 
 def test_sum_log_edge_cases():
-    assert float(A.sum_log(xnp, np.ones(0), 1e-16)) == 0.0
-    assert float(A.sum_log(xnp, np.array([0.25]), 1e-16)) == math.log(0.25)
-    assert float(A.sum_log(xnp, np.array([0.5, 0.25, 0.125]), 0.1)) == pytest.approx(math.log(0.5**6), rel=1e-15)
+    assert float(K.sum_log(xnp, np.ones(0), 1e-16)) == 0.0
+    assert float(K.sum_log(xnp, np.array([0.25]), 1e-16)) == math.log(0.25)
+    assert float(K.sum_log(xnp, np.array([0.5, 0.25, 0.125]), 0.1)) == pytest.approx(math.log(0.5**6), rel=1e-15)
     # floor >= 1: no pairing at all
-    assert float(A.sum_log(xnp, np.array([2.0, 3.0]), 1.0)) == pytest.approx(math.log(6.0), rel=1e-15)
+    assert float(K.sum_log(xnp, np.array([2.0, 3.0]), 1.0)) == pytest.approx(math.log(6.0), rel=1e-15)
 
 
 @needs_jax
 def test_sum_log_under_jit():
     x = jnp.asarray(np.linspace(0.01, 1.0, 37))
     eps = float(np.finfo(np.float64).eps)
-    got = jax.jit(lambda a: A.sum_log(jnp, a, eps))(x)
+    got = jax.jit(lambda a: K.sum_log(jnp, a, eps))(x)
     assert float(got) == pytest.approx(float(np.sum(np.log(np.asarray(x)))), rel=1e-14)
 
 
@@ -762,18 +763,18 @@ def test_row_blocks_match_one_shot(monkeypatch, lib, name):
         x = torch.from_numpy(x)
     xp = aac.array_namespace(x)
     whole = getattr(A, f"_{name}")(xp, x, axis=-1)
-    monkeypatch.setattr(A, "_BLOCK", 12)  # two rows of 6 per block, 35 rows: a ragged last block
-    assert A._blockwise(x, -1)
+    monkeypatch.setattr(K, "_BLOCK", 12)  # two rows of 6 per block, 35 rows: a ragged last block
+    assert K.blockwise(x, -1)
     blocked = getattr(A, name)(xp, x, axis=-1)
     np.testing.assert_array_equal(np.asarray(blocked), np.asarray(whole))
 
 
 def test_row_blocks_skip_autograd_and_other_axes(monkeypatch):
     torch = pytest.importorskip("torch")
-    monkeypatch.setattr(A, "_BLOCK", 12)
+    monkeypatch.setattr(K, "_BLOCK", 12)
     x = torch.randn(10, 6, dtype=torch.float64)
-    assert A._blockwise(x, -1) and not A._blockwise(x, 0)
-    assert not A._blockwise(x.clone().requires_grad_(), -1)
+    assert K.blockwise(x, -1) and not K.blockwise(x, 0)
+    assert not K.blockwise(x.clone().requires_grad_(), -1)
     z = x.clone().requires_grad_()
     losslab.cross_entropy(z, torch.arange(10) % 6).backward()
     assert torch.allclose(z.grad, losslab.grad.cross_entropy(x, torch.arange(10) % 6))
@@ -788,7 +789,7 @@ def test_sum_blocks_matches_one_shot(monkeypatch, lib):
         a, b = torch.from_numpy(a), torch.from_numpy(b)
     xp = aac.array_namespace(a)
     expected = float(losslab.mse(a, b, reduction="sum"))
-    monkeypatch.setattr(A, "_BLOCK", 10)  # 11 blocks, the last one ragged
+    monkeypatch.setattr(K, "_BLOCK", 10)  # 11 blocks, the last one ragged
     calls = []
 
     def squares(xp, p, t):
@@ -796,6 +797,6 @@ def test_sum_blocks_matches_one_shot(monkeypatch, lib):
         r = p - t
         return xp.vecdot(r, r)
 
-    assert float(A.sum_blocks(xp, squares, a, b)) == pytest.approx(expected, rel=1e-14)
+    assert float(K.sum_blocks(xp, squares, a, b)) == pytest.approx(expected, rel=1e-14)
     assert calls == [10] * 10 + [3]
     assert float(losslab.mse(a, b, reduction="sum")) == pytest.approx(expected, rel=1e-14)

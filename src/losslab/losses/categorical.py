@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .._array import as_arrays, compute_dtype, is_concrete, logsumexp, numel, softmax, subtract_at, to_float
+from .._array import as_arrays, compute_dtype, is_concrete, logsumexp, numel, softmax, to_float
 from .._reduction import coefficients, prepare_weight, reduce, scale_grad
 from .._validation import (
     check_closed_unit,
@@ -27,6 +27,7 @@ from .._validation import (
     position,
     row_sum_tolerance,
 )
+from ..kernels import subtract_at
 
 __all__ = ["cross_entropy", "cross_entropy_grad", "smooth_labels"]
 

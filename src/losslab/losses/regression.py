@@ -14,9 +14,10 @@ import numbers
 from functools import partial
 from typing import Any
 
-from .._array import as_arrays, is_concrete, sum_blocks
+from .._array import as_arrays, is_concrete
 from .._reduction import coefficients, prepare_weight, reduce, scale_grad
 from .._validation import check_open_unit, check_positive, finalize
+from ..kernels import sum_blocks
 from ._common import elementwise_grad, elementwise_loss, finish, prepare_pair, quiet, require_finite
 
 __all__ = [

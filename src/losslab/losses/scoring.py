@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._array import as_arrays, compute_dtype, float_eps, is_concrete, sum_log, to_float
+from .._array import as_arrays, compute_dtype, float_eps, is_concrete, to_float
 from .._reduction import coefficients, prepare_weight, reduce, scale_grad
 from .._validation import (
     check_nonempty,
@@ -22,6 +22,7 @@ from .._validation import (
     position,
     row_sum_tolerance,
 )
+from ..kernels import sum_log
 
 __all__ = ["brier_score", "brier_score_grad", "log_loss", "log_loss_grad"]
 
