@@ -1,0 +1,118 @@
+"""Non-parametric post-hoc calibration of probabilities: isotonic regression and histogram binning.
+
+Both take probabilities ``X``: binary (n,) (the probability of class 1) or
+multiclass (n, C) rows summing to 1. Multiclass is one-vs-rest: one map per
+class from ``X[:, c]`` to the frequency of ``y == c``, then each row is
+renormalised to sum to 1 (a row mapped to all zeros becomes uniform, as in
+scikit-learn's ``CalibratedClassifierCV``). ``predict_proba`` returns the
+layout of its input.
+
+References: Zadrozny & Elkan (2001), histogram binning; Zadrozny & Elkan
+(2002), isotonic regression for calibration.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+from sklearn.isotonic import IsotonicRegression
+from sklearn.utils.validation import check_is_fitted
+
+from ._base import Calibrator, check_probs, check_sample_weight, check_target, renormalise
+
+__all__ = ["HistogramBinning", "IsotonicCalibration"]
+
+
+class _OneVsRest(Calibrator):
+    def _fit_column(self, p: np.ndarray, t: np.ndarray, w: np.ndarray | None) -> Any:
+        raise NotImplementedError
+
+    def _apply_column(self, model: Any, p: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None):
+        self._check_params()
+        X = check_probs(X)
+        C = 2 if X.ndim == 1 else X.shape[1]
+        y = check_target(y, X.shape[0], C)
+        w = check_sample_weight(sample_weight, X.shape[0])
+        if X.ndim == 1:
+            self.calibrators_ = [self._fit_column(X, (y == 1).astype(np.float64), w)]
+        else:
+            self.calibrators_ = [self._fit_column(X[:, c], (y == c).astype(np.float64), w) for c in range(C)]
+        self.n_classes_ = 1 if X.ndim == 1 else C  # 1: binary 1-d layout
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Calibrated probabilities: (n,) of class 1 for 1-d input, else (n, C) renormalised rows."""
+        check_is_fitted(self)
+        X = check_probs(X, n_classes=self.n_classes_)
+        if X.ndim == 1:
+            return np.clip(self._apply_column(self.calibrators_[0], X), 0.0, 1.0)
+        P = np.stack([self._apply_column(m, X[:, c]) for c, m in enumerate(self.calibrators_)], axis=1)
+        return renormalise(np.clip(P, 0.0, 1.0))
+
+    def _uncalibrated(self, X):
+        return check_probs(X)
+
+    def _check_params(self) -> None:
+        pass
+
+
+class IsotonicCalibration(_OneVsRest):
+    """Isotonic calibration: a non-decreasing step map fitted by weighted least squares (PAV).
+
+    Wraps ``sklearn.isotonic.IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1)``,
+    one per class (one for binary 1-d input), fitted on ``(X[:, c], y == c)``
+    with ``sample_weight``; scores outside the fitted range take the value at
+    the nearest end; between fitted points the map is linearly interpolated.
+
+    Fitted attributes: ``calibrators_`` (list of fitted ``IsotonicRegression``),
+    ``n_classes_`` (C, or 1 for the binary 1-d layout).
+    """
+
+    def _fit_column(self, p, t, w):
+        return IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(p, t, sample_weight=w)
+
+    def _apply_column(self, model, p):
+        return model.predict(p)
+
+
+class HistogramBinning(_OneVsRest):
+    """Histogram binning: equal-width bins on [0, 1], each mapped to its weighted positive frequency.
+
+    Bin ``k`` covers ``[k / n_bins, (k + 1) / n_bins)`` (the last bin includes
+    1). A bin's calibrated probability is ``sum(w * [y == c]) / sum(w)`` over
+    the fitting samples that fall in it; a bin that received no weight gets
+    its centre ``(k + 0.5) / n_bins``.
+
+    Fitted attributes: ``bin_edges_`` (n_bins + 1,), ``calibrators_`` (list
+    of (n_bins,) arrays of bin probabilities, one per class, or one for binary
+    1-d input), ``n_classes_``.
+    """
+
+    def __init__(self, n_bins: int = 15):
+        self.n_bins = n_bins
+
+    def _check_params(self):
+        if isinstance(self.n_bins, bool) or not isinstance(self.n_bins, numbers.Integral) or self.n_bins < 1:
+            raise ValueError(f"`n_bins` must be a positive integer; got {self.n_bins!r}")
+        self.bin_edges_ = np.linspace(0.0, 1.0, self.n_bins + 1)
+
+    def _bins(self, p):
+        return np.minimum((p * self.n_bins).astype(np.int64), self.n_bins - 1)
+
+    def _fit_column(self, p, t, w):
+        idx = self._bins(p)
+        ww = np.ones_like(p) if w is None else w
+        mass = np.bincount(idx, weights=ww, minlength=self.n_bins)
+        pos = np.bincount(idx, weights=ww * t, minlength=self.n_bins)
+        centres = (np.arange(self.n_bins) + 0.5) / self.n_bins
+        out = centres.copy()
+        np.divide(pos, mass, out=out, where=mass > 0)
+        return out
+
+    def _apply_column(self, values, p):
+        return values[self._bins(p)]
