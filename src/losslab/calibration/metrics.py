@@ -1,0 +1,563 @@
+"""Calibration metrics: ECE family, reliability curves, the Brier decomposition.
+
+Everything is computed from per-bin sums of weight, confidence and correctness
+(and, for the Brier decomposition, squared forecasts and forecast x outcome),
+so one-shot functions, bootstrap resamples and the mergeable
+:class:`CalibrationState` share one code path.
+
+Bin conventions
+---------------
+``binning="uniform"``: edges ``np.linspace(0, 1, B + 1)``; bin ``k`` is
+``[edges[k], edges[k+1])`` and the LAST bin is closed ``[1 - 1/B, 1]``, so a
+confidence of 0.0 falls in the first bin and 1.0 in the last. (torchmetrics
+uses the same left-closed bins but puts 1.0 in an extra bin of its own, see
+its issue 3510; gpleiss' temperature_scaling and scikit-learn's
+``calibration_curve`` use right-closed ``(lo, hi]`` bins.)
+
+``binning="quantile"``: interior edge ``k`` (``k = 1..B-1``) is the smallest
+confidence whose cumulative (weighted) mass strictly exceeds ``k/B`` of the
+total; outer edges are 0 and 1, bins as above. With ``n = m B`` distinct
+confidences and equal weights every bin holds exactly ``m`` samples. Tied
+confidences always share a bin, so bins can be empty or uneven. Integer
+weights act exactly as repeating the sample.
+
+Empty bins are skipped (their accuracy and mean confidence are NaN in a
+:class:`ReliabilityCurve`); more bins than samples is fine.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._reduction import prepare_weight
+from ..losses.scoring import Scored, brier_score
+
+__all__ = [
+    "BrierDecomposition",
+    "CalibrationState",
+    "ReliabilityCurve",
+    "bootstrap_ci",
+    "brier_decomposition",
+    "ece",
+    "reliability_curve",
+]
+
+BINNINGS = ("uniform", "quantile")
+NORMS = ("l1", "l2", "max")
+KINDS = ("top-label", "classwise", "binary")
+
+
+# ------------------------------------------------------------------ options
+def _check_n_bins(n_bins: Any) -> int:
+    if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral) or n_bins < 1:
+        raise ValueError(f"`n_bins` must be a positive integer; got {n_bins!r}")
+    return int(n_bins)
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        opts = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
+        raise ValueError(f"`{name}` must be one of {opts}; got {value!r}")
+    return value
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` must be True or False; got {value!r}")
+    return bool(value)
+
+
+# ------------------------------------------------------------------- inputs
+class _Tasks:
+    """Validated input reduced to T binary calibration tasks of (confidence, outcome) pairs.
+
+    ``conf`` and ``outcome`` have shape (n, T); ``w`` (n,) float64 (ones when unweighted).
+    """
+
+    __slots__ = ("conf", "outcome", "w", "n", "num_classes", "binary")
+
+    def __init__(self, probs, target, weight, kind):
+        S = Scored(np.asarray(probs), np.asarray(target), None if weight is None else np.asarray(weight), None)
+        p = np.asarray(S.p, dtype=np.float64)
+        y = np.asarray(S.y)
+        n = p.shape[0]
+        self.n, self.binary = n, S.binary
+        self.num_classes = 2 if S.binary else p.shape[1]
+        w = prepare_weight(np, S.weight, (n,), np.float64)
+        if w is None:
+            w = np.ones(n)
+        elif not float(w.sum()) > 0:
+            raise ValueError("the total `weight` is 0; give at least one sample a positive weight")
+        self.w = np.asarray(w, dtype=np.float64)
+        if kind == "binary":
+            if not S.binary:
+                raise ValueError(
+                    f"`kind='binary'` needs 1-d `probs` (the probability of class 1); got shape {p.shape}. "
+                    f"Use kind='top-label' or 'classwise', or pass probs[:, 1] for a two-class problem"
+                )
+            self.conf, self.outcome = p[:, None], (y == 1).astype(np.float64)[:, None]
+            return
+        if S.binary:
+            p = np.stack([1.0 - p, p], axis=1)
+        if kind == "top-label":
+            pred = np.argmax(p, axis=1)
+            C = p.shape[1]
+            self.conf = np.take(p.reshape(-1), np.arange(0, n * C, C) + pred)[:, None]  # flat gather: fast
+            self.outcome = (pred == y).astype(np.float64)[:, None]
+        else:  # classwise / one-vs-rest
+            self.conf = p
+            self.outcome = (y[:, None] == np.arange(p.shape[1])).astype(np.float64)
+
+
+# ------------------------------------------------------------------ binning
+def _uniform_edges(n_bins: int) -> np.ndarray:
+    return np.linspace(0.0, 1.0, n_bins + 1)
+
+
+def _quantile_edges(conf: np.ndarray, w: np.ndarray, n_bins: int) -> np.ndarray:
+    """Edges (T, B+1): the smallest confidence whose cumulative weight exceeds k/B of the total."""
+    T = conf.shape[1]
+    edges = np.empty((T, n_bins + 1))
+    edges[:, 0], edges[:, -1] = 0.0, 1.0
+    for t in range(T):
+        order = np.argsort(conf[:, t], kind="stable")
+        cw = np.cumsum(w[order])
+        levels = np.arange(1, n_bins) / n_bins * cw[-1]
+        pos = np.minimum(np.searchsorted(cw, levels, side="right"), len(cw) - 1)
+        edges[t, 1:-1] = conf[order[pos], t]
+    return edges
+
+
+def _bin_index(conf: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin of every confidence: [edges[k], edges[k+1]), the last bin closed."""
+    n_bins = edges.shape[-1] - 1
+    if edges.ndim == 1:
+        return np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, n_bins - 1)
+    out = np.empty(conf.shape, dtype=np.intp)
+    for t in range(conf.shape[1]):
+        out[:, t] = np.clip(np.searchsorted(edges[t], conf[:, t], side="right") - 1, 0, n_bins - 1)
+    return out
+
+
+def _binned(tasks: _Tasks, n_bins: int, binning: str):
+    """Edges and flat bin keys ``t * B + b`` of shape (n, T)."""
+    if binning == "uniform":
+        edges = _uniform_edges(n_bins)
+    else:
+        edges = _quantile_edges(tasks.conf, tasks.w, n_bins)
+    keys = _bin_index(tasks.conf, edges) + np.arange(tasks.conf.shape[1]) * n_bins
+    return edges, keys
+
+
+def _sums(keys, w, conf, outcome, size, brier=False):
+    """Per-bin sums (size, 3) of w, w f, w o (and w f^2, w f o when ``brier``)."""
+    k = keys.ravel()
+    f, o = conf.ravel(), outcome.ravel()
+    if keys.shape[1] == 1 and not brier and bool(np.all(w == 1.0)):  # unweighted top-label/binary fast path
+        cols = [None, f, o]
+    else:
+        wb = np.broadcast_to(w[:, None], keys.shape).ravel()
+        cols = [wb, wb * f, wb * o] + ([wb * f * f, wb * f * o] if brier else [])
+    return np.stack([np.bincount(k, weights=c, minlength=size).astype(np.float64) for c in cols], axis=-1)
+
+
+# -------------------------------------------------------- error from sums
+def _ece_from_sums(s: np.ndarray, norm: str, debiased: bool) -> np.ndarray:
+    """Calibration error from sums (..., T, B, >=3); averaged over the T tasks."""
+    sw, swf, swo = s[..., 0], s[..., 1], s[..., 2]
+    nonempty = sw > 0
+    safe = np.where(nonempty, sw, 1.0)
+    gap = np.where(nonempty, swo / safe - swf / safe, 0.0)
+    mass = sw / sw.sum(axis=-1, keepdims=True)
+    if norm == "l1":
+        per_task = np.sum(mass * np.abs(gap), axis=-1)
+    elif norm == "max":
+        per_task = np.max(np.abs(gap), axis=-1)
+    else:
+        sq = gap * gap
+        if debiased:
+            acc = np.where(nonempty, swo / safe, 0.0)
+            big = sw > 1
+            sq = np.where(big, sq - acc * (1.0 - acc) / np.where(big, sw - 1.0, 1.0), 0.0)
+        per_task = np.sqrt(np.maximum(np.sum(mass * sq, axis=-1), 0.0))
+    return per_task.mean(axis=-1)
+
+
+# ------------------------------------------------------------ reliability
+@dataclass(frozen=True)
+class ReliabilityCurve:
+    """Per-bin statistics. Arrays have shape (B,), or (C, B) for ``kind='classwise'``.
+
+    ``edges`` (B+1,) (or (C, B+1) for classwise quantile bins); ``counts`` is the
+    summed weight per bin; ``mean_confidence`` and ``accuracy`` (the mean outcome)
+    are NaN in empty bins.
+    """
+
+    edges: np.ndarray
+    counts: np.ndarray
+    mean_confidence: np.ndarray
+    accuracy: np.ndarray
+    n_bins: int
+    binning: str
+
+
+def _curve(s: np.ndarray, edges: np.ndarray, n_bins: int, binning: str, squeeze: bool) -> ReliabilityCurve:
+    sw = s[..., 0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conf = np.where(sw > 0, s[..., 1] / sw, np.nan)
+        acc = np.where(sw > 0, s[..., 2] / sw, np.nan)
+    if squeeze:
+        sw, conf, acc = sw[0], conf[0], acc[0]
+        edges = edges[0] if edges.ndim == 2 else edges
+    return ReliabilityCurve(edges, sw, conf, acc, n_bins, binning)
+
+
+def _prepare(probs, target, n_bins, binning, kind, weight):
+    n_bins = _check_n_bins(n_bins)
+    _check_choice("binning", binning, BINNINGS)
+    _check_choice("kind", kind, KINDS)
+    tasks = _Tasks(probs, target, weight, kind)
+    edges, keys = _binned(tasks, n_bins, binning)
+    T = tasks.conf.shape[1]
+    s = _sums(keys, tasks.w, tasks.conf, tasks.outcome, T * n_bins).reshape(T, n_bins, -1)
+    return tasks, edges, s
+
+
+def reliability_curve(
+    probs: Any,
+    target: Any,
+    *,
+    n_bins: int = 15,
+    binning: str = "uniform",
+    kind: str = "top-label",
+    weight: Any = None,
+) -> ReliabilityCurve:
+    """Binned mean confidence against accuracy (the reliability diagram's data).
+
+    Same inputs, bins and code path as :func:`ece`; see the module docstring
+    for the bin edges.
+
+    >>> import numpy as np
+    >>> c = reliability_curve(np.array([0.1, 0.3, 0.8]), np.array([0, 1, 1]), n_bins=2, kind="binary")
+    >>> c.counts.tolist(), c.accuracy.tolist()
+    ([2.0, 1.0], [0.5, 1.0])
+    """
+    tasks, edges, s = _prepare(probs, target, n_bins, binning, kind, weight)
+    return _curve(s, edges, s.shape[1], binning, squeeze=kind != "classwise")
+
+
+def ece(
+    probs: Any,
+    target: Any,
+    *,
+    n_bins: int = 15,
+    binning: str = "uniform",
+    norm: str = "l1",
+    kind: str = "top-label",
+    weight: Any = None,
+    debiased: bool = False,
+) -> float:
+    r"""Expected calibration error and its relatives (RMSCE, MCE).
+
+    Parameters
+    ----------
+    probs : array (n,) probability of class 1, or (n, C) rows summing to 1
+    target : array (n,) of integer class indices
+    n_bins : positive int
+    binning : ``"uniform"`` or ``"quantile"`` (module docstring gives the exact edges)
+    norm : ``"l1"``: :math:`\sum_b w_b |acc_b - conf_b|` (ECE); ``"l2"``:
+        :math:`\sqrt{\sum_b w_b (acc_b - conf_b)^2}` (RMSCE); ``"max"``: the
+        largest :math:`|acc_b - conf_b|` over non-empty bins (MCE). :math:`w_b` is
+        the bin's share of the total weight.
+    kind : ``"top-label"`` (confidence = max probability, correct = argmax == target;
+        1-d ``probs`` are read as two columns ``[1 - p, p]``), ``"classwise"``
+        (mean over classes of the binary error of :math:`p_c` against
+        :math:`[y = c]`) or ``"binary"`` (1-d ``probs`` against ``target == 1``,
+        as torchmetrics' ``BinaryCalibrationError``).
+    weight : array (n,) of non-negative sample weights, optional: weighted bin
+        means and weighted bin mass (integer weights equal repetition).
+    debiased : bool, only with ``norm="l2"``
+        Use the debiased estimate of the squared error (Kumar, Liang & Ma 2019,
+        "Verified uncertainty calibration"; Roelofs et al. 2022): each bin's
+        :math:`(acc_b - conf_b)^2` less :math:`acc_b(1 - acc_b)/(n_b - 1)`, with
+        :math:`n_b` the bin's summed weight and bins with :math:`n_b \le 1`
+        contributing 0. The result is the square root of that estimate clipped
+        at 0 (so it stays in the units of ``norm="l2"``).
+
+    >>> import numpy as np
+    >>> round(ece(np.array([0.9, 0.8, 0.3]), np.array([1, 0, 0]), n_bins=2, kind="binary"), 6)
+    0.333333
+    """
+    _check_choice("norm", norm, NORMS)
+    if _check_bool("debiased", debiased) and norm != "l2":
+        raise ValueError(f"`debiased=True` applies only to norm='l2'; got norm={norm!r}")
+    _, _, s = _prepare(probs, target, n_bins, binning, kind, weight)
+    return float(_ece_from_sums(s, norm, debiased))
+
+
+# ------------------------------------------------------------------ Brier
+@dataclass(frozen=True)
+class BrierDecomposition:
+    r"""Murphy (1973) decomposition of binned forecasts with the within-bin terms of
+    Stephenson, Coelho & Jolliffe (2008), Weather and Forecasting 23(4):
+
+    ``brier = reliability - resolution + uncertainty + within_bin_variance - within_bin_covariance``
+
+    holds exactly (up to rounding). For multiclass input every term is the sum
+    over classes of the one-vs-rest term, as :func:`losslab.brier_score` sums
+    :math:`(p_c - [y = c])^2` over classes.
+    """
+
+    reliability: float
+    resolution: float
+    uncertainty: float
+    within_bin_variance: float
+    within_bin_covariance: float
+    brier: float
+    n_bins: int
+
+
+def _brier_from_sums(s: np.ndarray, n_bins: int, brier: float | None = None) -> BrierDecomposition:
+    """s: (K, B, 5) sums of w, w f, w o, w f^2, w f o per class and bin."""
+    sw, swf, swo, swff, swfo = (s[..., i] for i in range(5))
+    W = sw[0].sum()
+    safe = np.where(sw > 0, sw, 1.0)
+    fbar, obar = swf / safe, swo / safe
+    o_all = swo.sum(axis=-1, keepdims=True) / W
+    rel = np.sum(sw * (fbar - obar) ** 2) / W
+    res = np.sum(sw * (obar - o_all) ** 2) / W
+    unc = float(np.sum(o_all * (1.0 - o_all)))
+    wbv = np.sum(swff - sw * fbar * fbar) / W  # sum w (f - fbar)^2
+    wbc = 2.0 * np.sum(swfo - sw * fbar * obar) / W  # 2 sum w (o - obar)(f - fbar)
+    if brier is None:
+        brier = float(np.sum(swff - 2.0 * swfo + swo) / W)  # o^2 = o
+    return BrierDecomposition(float(rel), float(res), unc, float(wbv), float(wbc), brier, n_bins)
+
+
+def brier_decomposition(probs: Any, target: Any, *, n_bins: int = 15, weight: Any = None) -> BrierDecomposition:
+    """Brier score decomposed over ``n_bins`` uniform forecast bins (each class binned on its own p_c).
+
+    ``brier`` is :func:`losslab.brier_score` (binary for 1-d ``probs``, the
+    multiclass sum for 2-d). See :class:`BrierDecomposition`.
+
+    >>> import numpy as np
+    >>> d = brier_decomposition(np.array([0.25, 0.25, 0.75, 0.75]), np.array([0, 1, 1, 1]), n_bins=2)
+    >>> d.reliability, d.within_bin_variance, d.brier
+    (0.0625, 0.0, 0.1875)
+    """
+    n_bins = _check_n_bins(n_bins)
+    kind = "binary" if np.ndim(probs) == 1 else "classwise"
+    tasks = _Tasks(probs, target, weight, kind)
+    _, keys = _binned(tasks, n_bins, "uniform")
+    K = tasks.conf.shape[1]
+    s = _sums(keys, tasks.w, tasks.conf, tasks.outcome, K * n_bins, brier=True).reshape(K, n_bins, 5)
+    w = None if weight is None else np.asarray(weight)
+    return _brier_from_sums(s, n_bins, float(brier_score(np.asarray(probs), np.asarray(target), weight=w)))
+
+
+# -------------------------------------------------------------- bootstrap
+def _resample_chunks(rng: np.random.Generator, n: int, n_resamples: int, width: int = 1):
+    """Bootstrap index draws (r, n), chunked to bound memory; the same stream for every path."""
+    chunk = max(1, min(n_resamples, (1 << 24) // max(1, n * width)))
+    done = 0
+    while done < n_resamples:
+        r = min(chunk, n_resamples - done)
+        yield rng.integers(0, n, size=(r, n))
+        done += r
+
+
+def _ece_options(metric) -> dict | None:
+    """Keyword options when ``metric`` is :func:`ece` (or a keyword-only partial of it)."""
+    if metric is ece:
+        return {}
+    if isinstance(metric, functools.partial) and metric.func is ece and not metric.args:
+        kw = dict(metric.keywords)
+        if "weight" in kw:
+            return None
+        return kw
+    return None
+
+
+def bootstrap_ci(
+    metric: Any,
+    probs: Any,
+    target: Any,
+    *,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int | None = 0,
+    weight: Any = None,
+    method: str = "percentile",
+) -> tuple[float, float, float]:
+    """Bootstrap confidence interval ``(estimate, low, high)`` of ``metric(probs, target)``.
+
+    Samples (with their weights) are drawn with replacement ``n`` at a time.
+    ``metric`` is any ``f(probs, target[, weight=])`` returning a number; for
+    :func:`ece` or ``functools.partial(ece, ...)`` with uniform bins the
+    resamples are computed together (bins assigned once, per-bin sums of every
+    resample from one ``bincount`` over flattened (resample, bin) keys) rather
+    than by ``n_resamples`` calls; the draws and so the result are the same
+    either way. Quantile bins depend on the data, so they take the loop.
+
+    method : ``"percentile"`` (quantiles of the resampled values) or ``"basic"``
+        (``2 * estimate - quantiles``, reversed).
+    """
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral) or n_resamples < 1:
+        raise ValueError(f"`n_resamples` must be a positive integer; got {n_resamples!r}")
+    if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) or not 0.0 < confidence < 1.0:
+        raise ValueError(f"`confidence` must be in (0, 1); got {confidence!r}")
+    _check_choice("method", method, ("percentile", "basic"))
+    if not callable(metric):
+        raise TypeError(f"`metric` must be callable as metric(probs, target); got {type(metric).__name__}")
+    p, y = np.asarray(probs), np.asarray(target)
+    w = None if weight is None else np.asarray(weight)
+    rng = np.random.default_rng(seed)
+    estimate = float(metric(p, y) if w is None else metric(p, y, weight=w))
+    opts = _ece_options(metric)
+    if opts is not None and opts.get("binning", "uniform") == "uniform":
+        values = _bootstrap_ece(p, y, w, rng, n_resamples, **opts)
+    else:
+        values = np.empty(n_resamples)
+        i = 0
+        for idx in _resample_chunks(rng, p.shape[0], n_resamples):
+            for row in idx:
+                values[i] = metric(p[row], y[row]) if w is None else metric(p[row], y[row], weight=w[row])
+                i += 1
+    alpha = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
+    if method == "basic":
+        lo, hi = 2.0 * estimate - hi, 2.0 * estimate - lo
+    return estimate, float(lo), float(hi)
+
+
+def _bootstrap_ece(p, y, w, rng, n_resamples, *, n_bins=15, binning="uniform", norm="l1", kind="top-label",
+                   debiased=False):  # fmt: skip
+    # Options were already validated by the call that produced the estimate.
+    tasks = _Tasks(p, y, w, kind)
+    _, keys = _binned(tasks, n_bins, binning)
+    n, T = keys.shape
+    TB = T * n_bins
+    wf = tasks.w[:, None] * tasks.conf
+    wo = tasks.w[:, None] * tasks.outcome
+    wt = np.broadcast_to(tasks.w[:, None], keys.shape)
+    out = []
+    for idx in _resample_chunks(rng, n, n_resamples, T):
+        r = idx.shape[0]
+        k = (keys[idx] + (np.arange(r) * TB)[:, None, None]).ravel()
+        s = np.stack([np.bincount(k, weights=a[idx].ravel(), minlength=r * TB) for a in (wt, wf, wo)], axis=-1)
+        s = s.reshape(r, T, n_bins, 3)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out.append(_ece_from_sums(s, norm, debiased))
+    return np.concatenate(out)
+
+
+# ------------------------------------------------------- streaming state
+class CalibrationState:
+    """Mergeable per-bin sums for streaming ECE / reliability curve / Brier decomposition.
+
+    Memory is O(n_bins x classes): for the ``kind`` tasks, sums of weight,
+    weight x confidence and weight x correctness per bin; for the one-vs-rest
+    Brier decomposition also weight x p_c^2 and weight x p_c x [y = c].
+    Uniform bins only: quantile edges depend on all the data, which a
+    streaming state does not keep.
+    """
+
+    def __init__(self, n_bins: int = 15, *, kind: str = "top-label", num_classes: int | None = None,
+                 binning: str = "uniform"):  # fmt: skip
+        self.n_bins = _check_n_bins(n_bins)
+        self.kind = _check_choice("kind", kind, KINDS)
+        if _check_choice("binning", binning, BINNINGS) == "quantile":
+            raise ValueError(
+                "`binning='quantile'` cannot be streamed: its edges are quantiles of all the data, which "
+                "CalibrationState does not keep. Use binning='uniform', or call ece(..., binning='quantile') "
+                "on the full arrays"
+            )
+        if num_classes is not None and (
+            isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 2
+        ):
+            raise ValueError(f"`num_classes` must be an integer >= 2 (2 for 1-d binary probs); got {num_classes!r}")
+        self.num_classes = None if num_classes is None else int(num_classes)
+        self._binary: bool | None = None
+        self._ece: np.ndarray | None = None
+        self._brier: np.ndarray | None = None
+
+    def _config(self):
+        return (self.n_bins, self.kind, self.num_classes, self._binary)
+
+    def update(self, probs: Any, target: Any, weight: Any = None) -> CalibrationState:
+        """Add a batch (in place); returns ``self``."""
+        tasks = _Tasks(probs, target, weight, self.kind)
+        if self.num_classes is not None and tasks.num_classes != self.num_classes:
+            raise ValueError(
+                f"`probs` has {tasks.num_classes} classes but this state was built for `num_classes`="
+                f"{self.num_classes}; every batch must have the same columns"
+            )
+        if self._binary is not None and tasks.binary != self._binary:
+            raise ValueError("`probs` must keep one layout across batches: all 1-d (binary) or all 2-d (n, C)")
+        self.num_classes, self._binary = tasks.num_classes, tasks.binary
+        B = self.n_bins
+        _, keys = _binned(tasks, B, "uniform")
+        e = _sums(keys, tasks.w, tasks.conf, tasks.outcome, keys.shape[1] * B).reshape(-1, B, 3)
+        bk = "binary" if tasks.binary else "classwise"
+        bt = tasks if bk == self.kind else _Tasks(probs, target, weight, bk)
+        _, bkeys = _binned(bt, B, "uniform")
+        b = _sums(bkeys, bt.w, bt.conf, bt.outcome, bkeys.shape[1] * B, brier=True).reshape(-1, B, 5)
+        self._ece = e if self._ece is None else self._ece + e
+        self._brier = b if self._brier is None else self._brier + b
+        return self
+
+    def merge(self, other: CalibrationState) -> CalibrationState:
+        """A new state holding both states' data (neither is changed)."""
+        if not isinstance(other, CalibrationState):
+            raise TypeError(f"`other` must be a CalibrationState; got {type(other).__name__}")
+        for name, a, b in (("n_bins", self.n_bins, other.n_bins), ("kind", self.kind, other.kind)):
+            if a != b:
+                raise ValueError(f"cannot merge states with different `{name}`: {a!r} and {b!r}")
+        new = CalibrationState(self.n_bins, kind=self.kind, num_classes=self.num_classes)
+        if self._ece is None or other._ece is None:
+            src = other if self._ece is None else self
+            new.num_classes = src.num_classes if src.num_classes is not None else other.num_classes
+            new._binary = src._binary
+            new._ece = None if src._ece is None else src._ece.copy()
+            new._brier = None if src._brier is None else src._brier.copy()
+            if self.num_classes is not None and other.num_classes is not None and self.num_classes != other.num_classes:
+                raise ValueError(
+                    f"cannot merge states with different `num_classes`: {self.num_classes} and {other.num_classes}"
+                )
+            return new
+        if self.num_classes != other.num_classes or self._binary != other._binary:
+            raise ValueError(
+                f"cannot merge states with different `num_classes`: {self.num_classes} "
+                f"({'1-d' if self._binary else '2-d'} probs) and {other.num_classes} "
+                f"({'1-d' if other._binary else '2-d'} probs)"
+            )
+        new._binary = self._binary
+        new._ece = self._ece + other._ece
+        new._brier = self._brier + other._brier
+        return new
+
+    def _need_data(self):
+        if self._ece is None or not float(self._ece[0, :, 0].sum()) > 0:
+            raise ValueError("this CalibrationState holds no data (or only zero weight); call update() first")
+
+    def compute(self, *, norm: str = "l1", debiased: bool = False) -> float:
+        """The :func:`ece` of everything added."""
+        _check_choice("norm", norm, NORMS)
+        if _check_bool("debiased", debiased) and norm != "l2":
+            raise ValueError(f"`debiased=True` applies only to norm='l2'; got norm={norm!r}")
+        self._need_data()
+        return float(_ece_from_sums(self._ece, norm, debiased))
+
+    def reliability_curve(self) -> ReliabilityCurve:
+        self._need_data()
+        return _curve(self._ece, _uniform_edges(self.n_bins), self.n_bins, "uniform", self.kind != "classwise")
+
+    def brier_decomposition(self) -> BrierDecomposition:
+        """The :func:`brier_decomposition` of everything added (``brier`` from the same sums)."""
+        self._need_data()
+        return _brier_from_sums(self._brier, self.n_bins)
