@@ -67,5 +67,46 @@ def losses(kind: str | None, as_json: bool) -> None:
     console.print(table)
 
 
+@main.command()
+@click.argument("predictions", type=click.Path(dir_okay=False))
+@click.option("--label-column", help="Column of true labels (CSV/Parquet; .npy: the last column; .npz: 'labels').")
+@click.option("--logits", "mode", flag_value="logits", help="The scores are logits (skip detection).")
+@click.option("--probs", "mode", flag_value="probs", help="The scores are probabilities (skip detection).")
+@click.option(
+    "--calibrate",
+    type=click.Choice(["temperature", "platt", "vector", "matrix", "dirichlet", "isotonic", "histogram"]),
+    help="Fit this calibrator on --calibration-file and report every metric before and after.",
+)
+@click.option("--calibration-file", type=click.Path(dir_okay=False), help="Held-out predictions to fit the calibrator.")
+@click.option("--n-bins", type=click.IntRange(min=1), default=15, show_default=True, help="Uniform confidence bins.")
+@click.option("--out", "out", type=click.Path(file_okay=False), default="losslab-evaluate", show_default=True,
+              help="Directory for metrics.json and report.html.")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap intervals.")
+@click.option("--n-resamples", type=click.IntRange(min=1), default=200, show_default=True, help="Bootstrap resamples.")
+def evaluate(predictions, label_column, mode, calibrate, calibration_file, n_bins, out, seed, n_resamples) -> None:
+    """Score PREDICTIONS (.csv, .npy, .npz, .parquet): accuracy, log loss, Brier, ECE with intervals.
+
+    Detects logits vs probabilities (override with --logits/--probs), prints a table and
+    writes OUT/metrics.json and OUT/report.html. Bad input exits with code 2, writing nothing.
+    """
+    from rich.console import Console
+
+    from . import evaluate as ev
+
+    ev.run(
+        predictions,
+        out=out,
+        console=Console(),
+        err_console=Console(stderr=True),
+        label_column=label_column,
+        mode=mode,
+        calibrate_method=calibrate,
+        calibration_file=calibration_file,
+        n_bins=n_bins,
+        seed=seed,
+        n_resamples=n_resamples,
+    )
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,270 @@
+"""``losslab evaluate``: real models' predictions in, metrics.json and report.html out."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import re
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from sklearn.datasets import load_breast_cancer, load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score
+from sklearn.metrics import log_loss as sk_log_loss
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+import losslab
+from losslab import evaluate as ev
+from losslab.calibration import TemperatureScaling, bootstrap_ci, brier_decomposition, ece
+from losslab.cli import main
+
+
+# ------------------------------------------------------------------ models
+@pytest.fixture(scope="module")
+def cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.4, random_state=0, stratify=y)
+    sc = StandardScaler().fit(Xtr)
+    m = LogisticRegression(max_iter=1000).fit(sc.transform(Xtr), ytr)
+    Xte = sc.transform(Xte)
+    return m.predict_proba(Xte), m.decision_function(Xte), yte
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    Xtr, Xrest, ytr, yrest = train_test_split(X, y, test_size=0.6, random_state=0, stratify=y)
+    Xcal, Xte, ycal, yte = train_test_split(Xrest, yrest, test_size=0.5, random_state=1, stratify=yrest)
+    m = LogisticRegression(max_iter=3000, C=10.0).fit(Xtr, ytr)  # weakly regularised: overconfident
+    return {"cal": (m.decision_function(Xcal), ycal), "test": (m.decision_function(Xte), yte)}
+
+
+def write_csv(path, scores, y, label="y", names=None):
+    scores = np.asarray(scores)
+    scores = scores[:, None] if scores.ndim == 1 else scores
+    names = names or [f"s{k}" for k in range(scores.shape[1])]
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow([*names, label])
+        for row, t in zip(scores, y, strict=True):
+            w.writerow([repr(float(v)) for v in row] + [int(t)])
+    return path
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, ["evaluate", *map(str, args)], env={"COLUMNS": "160"})
+
+
+def ok(*args):
+    r = invoke(*args)
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    return r
+
+
+def load(out):
+    return json.loads((out / "metrics.json").read_text())
+
+
+# --------------------------------------------------------------- the values
+def test_binary_probs_csv_matches_sklearn_and_losslab(tmp_path, cancer):
+    P, _, y = cancer
+    f = write_csv(tmp_path / "cancer.csv", P, y)
+    out = tmp_path / "out"
+    r = ok(f, "--label-column", "y", "--out", out, "--n-resamples", 50, "--seed", 3)
+    assert "Assumed probabilities" in r.output
+    res = load(out)
+    m = res["metrics"]
+    assert res["assumptions"]["input"] == "probabilities" and not res["assumptions"]["forced"]
+    assert res["n_classes"] == 2 and res["losslab_version"] == losslab.__version__
+    assert res["predictions"].endswith("cancer.csv") and res["label_column"] == "y"
+    assert m["n"] == len(y)
+    assert m["accuracy"] == pytest.approx(accuracy_score(y, P.argmax(1)), abs=1e-12)
+    assert m["log_loss"] == pytest.approx(sk_log_loss(y, P), rel=1e-9)
+    assert m["brier"] == pytest.approx(np.sum((P - np.eye(2)[y]) ** 2, axis=1).mean(), rel=1e-9)
+    d = brier_decomposition(P, y, n_bins=15)
+    assert m["brier_decomposition"]["reliability"] == pytest.approx(d.reliability, rel=1e-9)
+    ci = bootstrap_ci(functools.partial(ece, n_bins=15, kind="top-label"), P, y, n_resamples=50, seed=3)
+    assert [m["ece_top_label"][k] for k in ("estimate", "ci_low", "ci_high")] == pytest.approx(ci, rel=1e-9)
+    assert m["ece_classwise"]["estimate"] == pytest.approx(ece(P, y, kind="classwise"), rel=1e-9)
+    assert m["mce"] == pytest.approx(ece(P, y, norm="max"), rel=1e-9)
+    assert res["calibration"] is None
+
+
+def test_binary_single_column_logits_npz(tmp_path, cancer):
+    P, z, y = cancer
+    np.savez(tmp_path / "c.npz", scores=z, labels=y)
+    out = tmp_path / "out"
+    r = ok(tmp_path / "c.npz", "--out", out, "--n-resamples", 20)
+    assert "Assumed logits" in r.output and "sigmoid" in r.output
+    m = load(out)["metrics"]
+    assert m["log_loss"] == pytest.approx(sk_log_loss(y, P), rel=1e-7)  # sigmoid(decision) = predict_proba
+    assert m["accuracy"] == pytest.approx(accuracy_score(y, (z > 0).astype(int)))
+    assert m["brier"] == pytest.approx(np.mean((P[:, 1] - y) ** 2), rel=1e-7)  # binary Brier for one column
+
+
+def test_multiclass_npy_probs_vs_logits_detection(tmp_path, digits):
+    z, y = digits["test"]
+    P = losslab.calibration.TemperatureScaling().fit(z, y)._uncalibrated(z)  # softmax of the logits
+    np.save(tmp_path / "p.npy", np.column_stack([P, y]))
+    np.save(tmp_path / "z.npy", np.column_stack([z, y]))
+    ok(tmp_path / "p.npy", "--out", tmp_path / "po", "--n-resamples", 10)
+    ok(tmp_path / "z.npy", "--out", tmp_path / "zo", "--n-resamples", 10)
+    po, zo = load(tmp_path / "po"), load(tmp_path / "zo")
+    assert po["assumptions"]["input"] == "probabilities" and zo["assumptions"]["input"] == "logits"
+    assert "outside [0, 1]" in zo["assumptions"]["reason"]
+    assert po["metrics"]["log_loss"] == pytest.approx(zo["metrics"]["log_loss"], rel=1e-9)
+    assert po["metrics"]["log_loss"] == pytest.approx(sk_log_loss(y, P, labels=range(10)), rel=1e-9)
+    # forced: logits that happen to look like probabilities are read as logits
+    ok(tmp_path / "p.npy", "--logits", "--out", tmp_path / "forced", "--n-resamples", 10)
+    f = load(tmp_path / "forced")
+    assert f["assumptions"]["input"] == "logits" and f["assumptions"]["forced"]
+    assert f["metrics"]["log_loss"] > po["metrics"]["log_loss"]  # softmax of probabilities is flatter
+
+
+def test_calibrate_temperature_digits(tmp_path, digits):
+    (zc, yc), (zt, yt) = digits["cal"], digits["test"]
+    write_csv(tmp_path / "val.csv", zc, yc, label="label")
+    write_csv(tmp_path / "test.csv", zt, yt, label="label")
+    out = tmp_path / "out"
+    r = ok(tmp_path / "test.csv", "--label-column", "label", "--calibrate", "temperature",
+           "--calibration-file", tmp_path / "val.csv", "--out", out, "--n-resamples", 20)  # fmt: skip
+    assert "temperature_" in r.output
+    res = load(out)
+    before, after = res["metrics"], res["calibration"]["metrics"]
+    assert after["log_loss"] < before["log_loss"]
+    assert after["accuracy"] == before["accuracy"]
+    T = TemperatureScaling().fit(zc, yc).temperature_
+    assert res["calibration"]["params"]["temperature_"] == pytest.approx(T, rel=1e-9)
+    assert res["calibration"]["n_calibration"] == len(yc)
+    html = (out / "report.html").read_text()
+    assert html.count('<img src="data:image/png;base64,') == 3  # before, after, overlay
+    assert not re.search(r"https?://|src=\"(?!data:)|<link", html)
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "report.html"]
+
+
+@pytest.mark.parametrize("method", ["platt", "vector", "matrix", "dirichlet", "isotonic", "histogram"])
+def test_every_calibrator_binary(tmp_path, cancer, method):
+    P, z, y = cancer
+    half = len(y) // 2
+    np.savez(tmp_path / "cal.npz", scores=P[:half, 1], labels=y[:half])
+    np.savez(tmp_path / "ev.npz", scores=P[half:, 1], labels=y[half:])
+    out = tmp_path / "o"
+    ok(tmp_path / "ev.npz", "--calibrate", method, "--calibration-file", tmp_path / "cal.npz", "--out", out,
+       "--n-resamples", 10)  # fmt: skip
+    res = load(out)
+    assert res["calibration"]["method"] == method and res["calibration"]["params"]
+    assert 0 <= res["calibration"]["metrics"]["log_loss"] < 1.0
+
+
+def test_report_without_calibration_has_one_figure(tmp_path, cancer, monkeypatch):
+    P, _, y = cancer
+    monkeypatch.setattr(ev, "LARGE_FILE_BYTES", 0)  # exercise the spinner path
+    write_csv(tmp_path / "c.csv", P[:, 1], y)
+    ok(tmp_path / "c.csv", "--label-column", "y", "--out", tmp_path / "o", "--n-resamples", 10)
+    html = (tmp_path / "o" / "report.html").read_text()
+    assert html.count('<img src="data:image/png;base64,') == 1 and "<style>" in html
+    assert "http" not in html.replace("data:image", "")
+
+
+# ---------------------------------------------------------------- bad input
+def _bad(tmp_path, *args):
+    out = tmp_path / "out"
+    r = invoke(*args, "--out", out, "--n-resamples", 5)
+    assert r.exit_code == 2, r.output
+    assert not out.exists() or not any(out.iterdir())
+    return r.output
+
+
+def _text(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_bad_missing_label_column(tmp_path):
+    f = _text(tmp_path, "a.csv", "p0,p1,target\n0.2,0.8,1\n")
+    msg = _bad(tmp_path, f, "--label-column", "y")
+    assert "a.csv: label column 'y' not found; the columns are 'p0', 'p1', 'target'" in msg
+
+
+def test_bad_non_numeric_cell(tmp_path):
+    f = _text(tmp_path, "a.csv", "p0,p1,y\n0.2,0.8,1\n0.3,abc,0\n")
+    assert "a.csv: row 2 (line 3), column 'p1': 'abc' is not a number" in _bad(tmp_path, f, "--label-column", "y")
+    f = _text(tmp_path, "b.csv", "p0,p1,y\n0.2,,1\n")
+    assert "b.csv: row 1 (line 2), column 'p1': an empty cell is not a number" in _bad(
+        tmp_path, f, "--label-column", "y"
+    )
+
+
+def test_bad_labels(tmp_path):
+    f = _text(tmp_path, "a.csv", "p0,p1,y\n0.2,0.8,1\n0.3,0.7,2\n")
+    assert "a.csv: row 2, column 'y': label 2 is outside the classes 0..1" in _bad(tmp_path, f, "--label-column", "y")
+    f = _text(tmp_path, "b.csv", "p,y\n0.2,1\n0.3,0.5\n")
+    assert "b.csv: row 2, column 'y': label 0.5 is not an integer" in _bad(tmp_path, f, "--label-column", "y")
+    f = _text(tmp_path, "c.csv", "p,y\n0.2,-1\n")
+    assert "label -1 is outside the classes 0..1" in _bad(tmp_path, f, "--label-column", "y")
+
+
+def test_bad_forced_probs(tmp_path):
+    f = _text(tmp_path, "a.csv", "p0,p1,y\n0.2,0.8,1\n0.3,0.6,0\n")
+    msg = _bad(tmp_path, f, "--label-column", "y", "--probs")
+    assert "a.csv: --probs was given but the scores are not probabilities: rows that do not sum to 1 (row 2" in msg
+    f = _text(tmp_path, "b.csv", "p,y\n0.2,1\n1.5,0\n")
+    assert "a value outside [0, 1] (1.5 at row 2)" in _bad(tmp_path, f, "--label-column", "y", "--probs")
+
+
+def test_bad_empty_and_truncated(tmp_path):
+    assert "e.csv: the file is empty" in _bad(tmp_path, _text(tmp_path, "e.csv", ""), "--label-column", "y")
+    assert "h.csv: no data rows after the header" in _bad(
+        tmp_path, _text(tmp_path, "h.csv", "p,y\n"), "--label-column", "y"
+    )
+    f = _text(tmp_path, "t.csv", "p0,p1,y\n0.2,0.8,1\n0.3,0.7")
+    msg = _bad(tmp_path, f, "--label-column", "y")
+    assert "t.csv: row 2 (line 3) has 2 fields but the header has 3; the file is truncated or malformed" in msg
+    full = tmp_path / "full.npy"
+    np.save(full, np.ones((50, 3)))
+    (tmp_path / "cut.npy").write_bytes(full.read_bytes()[:200])
+    assert "cut.npy: not a readable .npy file" in _bad(tmp_path, tmp_path / "cut.npy")
+
+
+def test_bad_formats_and_options(tmp_path, monkeypatch):
+    np.savez(tmp_path / "a.npz", preds=np.zeros(3), labels=np.zeros(3))
+    assert "a.npz: no array 'scores'" in _bad(tmp_path, tmp_path / "a.npz")
+    np.save(tmp_path / "v.npy", np.zeros(4))
+    assert "LAST column" in _bad(tmp_path, tmp_path / "v.npy")
+    (tmp_path / "x.parquet").write_bytes(b"PAR1")
+    monkeypatch.setitem(__import__("sys").modules, "pyarrow", None)
+    monkeypatch.setitem(__import__("sys").modules, "pyarrow.parquet", None)
+    assert "needs pyarrow" in _bad(tmp_path, tmp_path / "x.parquet", "--label-column", "y")
+    f = _text(tmp_path, "a.csv", "p,y\n0.2,1\n0.7,0\n")
+    assert "--calibrate and --calibration-file go together" in _bad(
+        tmp_path, f, "--label-column", "y", "--calibrate", "temperature"
+    )
+    assert "pass --label-column" in _bad(tmp_path, f)
+    assert "unknown file type '.txt'" in _bad(tmp_path, _text(tmp_path, "a.txt", "1"))
+
+
+def test_bad_calibration_file(tmp_path, digits):
+    (zc, yc), (zt, yt) = digits["cal"], digits["test"]
+    np.savez(tmp_path / "t.npz", scores=zt, labels=yt)
+    np.savez(tmp_path / "c.npz", scores=zc[:, :5], labels=yc % 5)
+    msg = _bad(tmp_path, tmp_path / "t.npz", "--calibrate", "temperature", "--calibration-file", tmp_path / "c.npz")
+    assert "c.npz: 5 score columns, but t.npz has 10" in msg
+    np.savez(tmp_path / "c2.npz", scores=zc, labels=yc)
+    msg = _bad(tmp_path, tmp_path / "t.npz", "--calibrate", "platt", "--calibration-file", tmp_path / "c2.npz")
+    assert "--calibrate platt is for binary problems; the predictions have 10 classes" in msg
+
+
+def test_write_failure_leaves_nothing(tmp_path, monkeypatch):
+    def boom(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ev.os, "replace", boom)
+    out = tmp_path / "o"
+    with pytest.raises(ev.EvaluateError, match="disk full"):
+        ev.write_outputs(out, {"metrics.json": "{}", "report.html": "x"})
+    assert not out.exists()
