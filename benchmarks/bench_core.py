@@ -153,6 +153,31 @@ def case_log_loss(quick: bool) -> Case:
     return Case(f"log_loss {n}x{c} float64, validation included", p.nbytes + y.nbytes, impls)
 
 
+def case_ece(quick: bool) -> Case:
+    import torch
+    from torchmetrics.classification import MulticlassCalibrationError
+
+    from losslab.calibration import ece
+
+    # scikit-learn has no ECE (calibration_curve is binary-only, bins (lo, hi]), so it is not timed.
+    n, c = (100_000, 10) if quick else (1_000_000, 10)
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(c), size=n)
+    y = rng.integers(0, c, n)
+    pt, yt = torch.from_numpy(p), torch.from_numpy(y)
+    metric = MulticlassCalibrationError(num_classes=c, n_bins=15, norm="l1")
+
+    def tm():
+        metric.reset()
+        metric.update(pt, yt)
+        return metric.compute()
+
+    # torchmetrics bins float32 confidences (`.float()` in its update): agreement to ~1e-5, not 1e-12.
+    assert abs(ece(p, y) - float(tm())) < 1e-5
+    impls = {"losslab (numpy)": lambda: ece(p, y), "torchmetrics": tm}
+    return Case(f"ece top-label 15 bins {n}x{c} float64, validation included", p.nbytes + y.nbytes, impls)
+
+
 def case_mse(quick: bool) -> Case:
     import torch
     import torch.nn.functional as F
@@ -178,7 +203,7 @@ def case_mse(quick: bool) -> Case:
 # parallel region and take a core from single-threaded NumPy code that follows (measured:
 # log_loss 12.0 ms alone, 16.7 ms right after a torch op, on 2 cores). So the case without
 # torch runs first, and within a case every NumPy-only implementation runs before torch.
-CASES = {"log_loss": case_log_loss, "mse": case_mse, "cross_entropy": case_cross_entropy}
+CASES = {"log_loss": case_log_loss, "ece": case_ece, "mse": case_mse, "cross_entropy": case_cross_entropy}
 
 
 def memory_in_child(case: str, impl: str, quick: bool) -> float:

@@ -9,6 +9,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss
 from torchmetrics.classification import BinaryCalibrationError, MulticlassCalibrationError
 
+import losslab.calibration
 from losslab.calibration.metrics import (
     CalibrationState,
     bootstrap_ci,
@@ -226,3 +227,39 @@ def test_bad_inputs_reuse_scored_messages():
         bootstrap_ci(ece, np.array([0.5]), np.array([1]), n_resamples=0)
     with pytest.raises(ValueError, match=r"`confidence` must be in \(0, 1\); got 1"):
         bootstrap_ci(ece, np.array([0.5]), np.array([1]), confidence=1)
+
+
+# ------------------------------------------- the unweighted top-label fast path
+@pytest.mark.parametrize("round_to", [None, 0.1])  # 0.1: many rows with tied maxima
+@pytest.mark.parametrize("norm", ["l1", "l2", "max"])
+def test_fast_path_equals_general_path(round_to, norm):
+    """Unweighted float64 top-label ECE takes a blocked fast path (4096-row blocks);
+    weight=ones takes the general one. Ties must keep argmax's first-maximum rule."""
+    rng = np.random.default_rng(11)
+    n, c = 10_000, 5  # three blocks, the last one ragged
+    p = rng.dirichlet(np.ones(c), size=n)
+    if round_to:
+        p = np.round(p / round_to) * round_to
+        p[:, -1] = 1.0 - p[:, :-1].sum(axis=1)
+        p = np.clip(p, 0.0, 1.0)
+        p /= p.sum(axis=1, keepdims=True)
+    y = rng.integers(0, c, n)
+    fast = losslab.calibration.ece(p, y, norm=norm)
+    general = losslab.calibration.ece(p, y, norm=norm, weight=np.ones(n))
+    assert fast == pytest.approx(general, rel=1e-12, abs=1e-15)
+
+
+def test_fast_path_rejects_like_the_general_path():
+    rng = np.random.default_rng(12)
+    p = rng.dirichlet(np.ones(4), size=5000)
+    y = rng.integers(0, 4, 5000)
+    bad = p.copy()
+    bad[4321] *= 1.01
+    with pytest.raises(ValueError, match=r"`probs` rows must sum to 1 .* row 4321"):
+        losslab.calibration.ece(bad, y)
+    bad = p.copy()
+    bad[17, 0] = np.nan
+    with pytest.raises(ValueError, match=r"`probs`"):
+        losslab.calibration.ece(bad, y)
+    with pytest.raises(ValueError, match=r"`target`"):
+        losslab.calibration.ece(p, np.where(np.arange(5000) == 99, 4, y))
