@@ -268,3 +268,131 @@ def test_write_failure_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(ev.EvaluateError, match="disk full"):
         ev.write_outputs(out, {"metrics.json": "{}", "report.html": "x"})
     assert not out.exists()
+
+
+# ---------------------------------------------------------------- streaming
+def _flat(m, prefix=""):
+    """Every metric as (dotted name, value), without the bootstrap interval ends and notes."""
+    for k, v in m.items():
+        if isinstance(v, dict):
+            yield from _flat(v, f"{prefix}{k}.")
+        elif k not in ("ci_low", "ci_high", "note"):
+            yield prefix + k, v
+
+
+def _assert_same_metrics(streamed, memory):
+    a, b = dict(_flat(streamed)), dict(_flat(memory))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k] == pytest.approx(b[k], rel=1e-10, abs=1e-10), k
+
+
+@pytest.mark.parametrize(
+    "case, calibrate",
+    [("digits-logits", None), ("digits-logits", "temperature"), ("cancer-probs-2col", None),
+     ("cancer-probs-1col", "isotonic"), ("cancer-logits-1col", "platt")],
+)  # fmt: skip
+def test_streaming_equals_in_memory(tmp_path, cancer, digits, case, calibrate):
+    P, z, y = cancer
+    (zc, yc), (zt, yt) = digits["cal"], digits["test"]
+    scores, labels, cal = {
+        "digits-logits": (zt, yt, (zc, yc)),
+        "cancer-probs-2col": (P, y, (P[:100], y[:100])),
+        "cancer-probs-1col": (P[:, 1], y, (P[:100, 1], y[:100])),
+        "cancer-logits-1col": (z, y, (z[:100], y[:100])),
+    }[case]
+    f = write_csv(tmp_path / "p.csv", scores, labels)
+    extra = []
+    if calibrate:
+        extra = ["--calibrate", calibrate, "--calibration-file", write_csv(tmp_path / "cal.csv", *cal)]
+    ok(f, "--label-column", "y", "--out", tmp_path / "mem", "--n-resamples", 5, *extra)
+    r = ok(f, "--label-column", "y", "--out", tmp_path / "str", "--n-resamples", 5, "--chunk-rows", 7, *extra)
+    mem, st = load(tmp_path / "mem"), load(tmp_path / "str")
+    assert st["options"]["chunk_rows"] == 7 and mem["options"]["chunk_rows"] is None
+    assert st["assumptions"]["input"] == mem["assumptions"]["input"]
+    _assert_same_metrics(st["metrics"], mem["metrics"])
+    for k in ("ece_top_label", "ece_classwise"):
+        e = st["metrics"][k]
+        assert e["ci_low"] is None and e["ci_high"] is None
+        assert e["note"] == "not computed in streaming mode: needs all predictions"
+    if calibrate:
+        _assert_same_metrics(st["calibration"]["metrics"], mem["calibration"]["metrics"])
+        assert st["calibration"]["params"] == mem["calibration"]["params"]
+        assert st["calibration"]["n_calibration"] == mem["calibration"]["n_calibration"]
+    assert "no CI: streamed" in r.output
+    assert "no bootstrap intervals" in (tmp_path / "str" / "report.html").read_text()
+
+
+def test_streaming_holds_one_chunk_at_a_time(tmp_path, digits, monkeypatch):
+    z, y = digits["test"]
+    f = write_csv(tmp_path / "p.csv", z, y)
+    seen = []
+    real_chunks, real_update = ev.iter_csv_chunks, ev.MetricAccumulator.update
+
+    def chunks(path, header, n):
+        for first, table in real_chunks(path, header, n):
+            seen.append((first, table.shape[0]))
+            yield first, table
+
+    def update(self, P, labels):
+        assert P.shape[0] <= 7 and labels.shape[0] <= 7
+        return real_update(self, P, labels)
+
+    monkeypatch.setattr(ev, "iter_csv_chunks", chunks)
+    monkeypatch.setattr(ev.MetricAccumulator, "update", update)
+    ok(f, "--label-column", "y", "--out", tmp_path / "o", "--chunk-rows", 7)
+    assert max(k for _, k in seen) == 7 and sum(k for _, k in seen) == len(y)
+    assert [first for first, _ in seen] == list(range(1, len(y) + 1, 7))
+
+
+def test_streaming_is_automatic_for_large_csv(tmp_path, cancer, monkeypatch):
+    P, _, y = cancer
+    monkeypatch.setattr(ev, "STREAM_BYTES", 0)
+    ok(write_csv(tmp_path / "p.csv", P, y), "--label-column", "y", "--out", tmp_path / "o")
+    res = load(tmp_path / "o")
+    assert res["options"]["chunk_rows"] == ev.DEFAULT_CHUNK_ROWS and res["metrics"]["ece_top_label"]["ci_low"] is None
+    assert any("streamed in chunks" in n for n in res["assumptions"]["notes"])
+
+
+def test_streaming_bad_input_names_absolute_rows(tmp_path):
+    rows = "".join(f"0.{k % 9 + 1},0.{9 - k % 9},{k % 2}\n" for k in range(12))
+    f = _text(tmp_path, "a.csv", "p0,p1,y\n" + rows + "0.3,abc,0\n")
+    msg = _bad(tmp_path, f, "--label-column", "y", "--chunk-rows", 5)
+    assert "a.csv: row 13 (line 14), column 'p1': 'abc' is not a number" in msg
+    f = _text(tmp_path, "b.csv", "p0,p1,y\n" + rows + "0.3,0.7,2\n")
+    assert "b.csv: row 13, column 'y': label 2 is outside the classes 0..1" in _bad(
+        tmp_path, f, "--label-column", "y", "--chunk-rows", 5
+    )
+    f = _text(tmp_path, "t.csv", "p0,p1,y\n" + rows + "0.3,0.7\n")
+    assert "t.csv: row 13 (line 14) has 2 fields" in _bad(tmp_path, f, "--label-column", "y", "--chunk-rows", 5)
+    assert "h.csv: no data rows after the header" in _bad(
+        tmp_path, _text(tmp_path, "h.csv", "p,y\n"), "--label-column", "y", "--chunk-rows", 5
+    )
+    assert "e.csv: the file is empty" in _bad(
+        tmp_path, _text(tmp_path, "e.csv", ""), "--label-column", "y", "--chunk-rows", 5
+    )
+    np.savez(tmp_path / "a.npz", scores=np.zeros(3), labels=np.zeros(3))
+    assert "--chunk-rows streams .csv files only" in _bad(tmp_path, tmp_path / "a.npz", "--chunk-rows", 5)
+
+
+def test_streaming_later_chunk_contradicts_kind(tmp_path):
+    rows = "".join(f"0.{k % 9 + 1},0.{9 - k % 9},{k % 2}\n" for k in range(12))
+    f = _text(tmp_path, "a.csv", "p0,p1,y\n" + rows + "2.5,-1.0,0\n")
+    msg = _bad(tmp_path, f, "--label-column", "y", "--chunk-rows", 5)
+    assert "a.csv: the first chunk was read as probabilities but a later chunk is not probabilities" in msg
+    assert "(2.5 at row 13, column 1)" in msg and "Pass --logits" in msg
+    msg = _bad(tmp_path, f, "--label-column", "y", "--chunk-rows", 5, "--probs")
+    assert "a.csv: --probs was given but a later chunk is not probabilities" in msg
+    lines = rows.splitlines(keepends=True)
+    lines[8] = "0.9,0.5,0\n"  # row 9, in the second chunk
+    f2 = _text(tmp_path, "b.csv", "p0,p1,y\n" + "".join(lines))
+    assert "--probs was given but a later chunk is not probabilities: rows that do not sum to 1 (row 9 " in _bad(
+        tmp_path, f2, "--label-column", "y", "--chunk-rows", 5, "--probs"
+    )
+    lines[0] = "0.9,0.5,0\n"  # in the first chunk: the in-memory message
+    f3 = _text(tmp_path, "c.csv", "p0,p1,y\n" + "".join(lines))
+    assert "--probs was given but the scores are not probabilities: rows that do not sum to 1 (row 1 " in _bad(
+        tmp_path, f3, "--label-column", "y", "--chunk-rows", 5, "--probs"
+    )
+    # forced logits never contradict; the same file in memory is detected as logits
+    ok(f, "--label-column", "y", "--chunk-rows", 5, "--logits", "--out", tmp_path / "o")

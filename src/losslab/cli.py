@@ -83,7 +83,12 @@ def losses(kind: str | None, as_json: bool) -> None:
               help="Directory for metrics.json and report.html.")  # fmt: skip
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap intervals.")
 @click.option("--n-resamples", type=click.IntRange(min=1), default=200, show_default=True, help="Bootstrap resamples.")
-def evaluate(predictions, label_column, mode, calibrate, calibration_file, n_bins, out, seed, n_resamples) -> None:
+@click.option("--chunk-rows", type=click.IntRange(min=1), default=None,
+              help="Stream a .csv file this many rows at a time (bounded memory; no bootstrap intervals). "
+                   "Default: stream CSV files over 256 MiB.")  # fmt: skip
+def evaluate(
+    predictions, label_column, mode, calibrate, calibration_file, n_bins, out, seed, n_resamples, chunk_rows
+) -> None:
     """Score PREDICTIONS (.csv, .npy, .npz, .parquet): accuracy, log loss, Brier, ECE with intervals.
 
     Detects logits vs probabilities (override with --logits/--probs), prints a table and
@@ -105,6 +110,7 @@ def evaluate(predictions, label_column, mode, calibrate, calibration_file, n_bin
         n_bins=n_bins,
         seed=seed,
         n_resamples=n_resamples,
+        chunk_rows=chunk_rows,
     )
 
 

@@ -1,0 +1,125 @@
+"""``--calibrate``: fit a calibrator on held-out predictions and apply it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..calibration import (
+    DirichletCalibration,
+    HistogramBinning,
+    IsotonicCalibration,
+    MatrixScaling,
+    PlattScaling,
+    TemperatureScaling,
+    VectorScaling,
+)
+from .interpret import Interpretation
+from .reading import EvaluateError
+
+# name -> (class, input it needs: "logits" or "probs")
+CALIBRATORS: dict[str, tuple[type, str]] = {
+    "temperature": (TemperatureScaling, "logits"),
+    "platt": (PlattScaling, "logits"),
+    "vector": (VectorScaling, "logits"),
+    "matrix": (MatrixScaling, "logits"),
+    "dirichlet": (DirichletCalibration, "probs"),
+    "isotonic": (IsotonicCalibration, "probs"),
+    "histogram": (HistogramBinning, "probs"),
+}
+
+
+def _logit_features(interp: Interpretation) -> np.ndarray:
+    """Logits in the input's layout; from probabilities: log p (rows) or log-odds (one column)."""
+    if interp.logits is not None:
+        return interp.logits
+    tiny = np.finfo(np.float64).eps
+    P = np.clip(interp.probs, tiny, 1.0 - tiny if interp.probs.ndim == 1 else 1.0)
+    return np.log(P) - np.log1p(-P) if P.ndim == 1 else np.log(P)
+
+
+def _params(cal: Any) -> dict[str, Any]:
+    """The calibrator's fitted attributes that are numbers or arrays (JSON-ready)."""
+    out: dict[str, Any] = {}
+    for k, v in sorted(vars(cal).items()):
+        if not k.endswith("_") or k.startswith("_"):
+            continue
+        if isinstance(v, (bool, np.bool_)):
+            out[k] = bool(v)
+        elif isinstance(v, (int, float, np.integer, np.floating)):
+            out[k] = v.item() if hasattr(v, "item") else v
+        elif isinstance(v, np.ndarray) and v.dtype.kind in "biuf":
+            out[k] = v.tolist()
+        elif isinstance(v, list) and all(isinstance(e, np.ndarray) for e in v):
+            out[k] = [e.tolist() for e in v]
+        elif isinstance(v, list):
+            out[k] = f"{len(v)} fitted {type(v[0]).__name__ if v else 'object'} maps (not serialised)"
+    return out
+
+
+@dataclass
+class FittedCalibrator:
+    """A calibrator fitted on held-out predictions; :meth:`apply` maps any batch of the same layout."""
+
+    method: str
+    model: Any
+    needs: str  # "logits" or "probs"
+    one: bool  # one score column (binary, 1-d probabilities)
+    params: dict[str, Any]
+    notes: list[str]
+
+    def _features(self, interp: Interpretation) -> np.ndarray:
+        X = interp.probs if self.needs == "probs" else _logit_features(interp)
+        if self.one and self.needs == "logits" and self.method != "platt":  # sigmoid(z) = softmax([0, z])
+            X = np.column_stack([np.zeros_like(X), X])
+        return X
+
+    def apply(self, ev: Interpretation) -> np.ndarray:
+        """Calibrated probabilities of ``ev`` (row by row, so batches may be applied one at a time)."""
+        try:
+            P = self.model.predict_proba(self._features(ev))
+        except (ValueError, TypeError) as exc:
+            msg = f"--calibrate {self.method}: the calibrator could not be fitted or applied: {exc}"
+            raise EvaluateError(msg) from None
+        if self.one and P.ndim == 2:
+            P = P[:, 1]
+        return np.asarray(P, dtype=np.float64)
+
+
+def fit_calibrator(method: str, cal: Interpretation, cal_y: np.ndarray, *, n_bins: int) -> FittedCalibrator:
+    """Fit ``method`` on (cal, cal_y); ``cal`` must already be read as the evaluated file's kind."""
+    cls, needs = CALIBRATORS[method]
+    one = cal.probs.ndim == 1
+    notes: list[str] = []
+    if method == "platt" and not one and cal.probs.shape[1] != 2:
+        raise EvaluateError(
+            f"--calibrate platt is for binary problems; the predictions have {cal.probs.shape[1]} classes. "
+            f"Use temperature, vector, matrix or dirichlet"
+        )
+    model = cls(n_bins=n_bins) if method == "histogram" else cls()
+    if needs == "probs":
+        if cal.kind == "logits":
+            notes.append(f"{method} calibration works on probabilities: fitted on the softmax/sigmoid of the logits")
+    elif cal.kind == "probabilities":
+        notes.append(
+            f"{method} scaling works on logits: fitted on "
+            + ("the log-odds of the probabilities" if one else "the log-probabilities (softmax(log p) = p)")
+        )
+    fitted = FittedCalibrator(method, model, needs, one, {}, notes)
+    try:
+        model.fit(fitted._features(cal), cal_y)
+    except (ValueError, TypeError) as exc:
+        raise EvaluateError(f"--calibrate {method}: the calibrator could not be fitted or applied: {exc}") from None
+    fitted.params = _params(model)
+    return fitted
+
+
+def calibrate(method: str, cal: Interpretation, cal_y: np.ndarray, ev: Interpretation, *, n_bins: int):
+    """Fit ``method`` on (cal, cal_y); return (calibrated probabilities of ``ev``, fitted params, notes).
+
+    ``cal`` is read with the same kind (logits/probabilities) and columns as ``ev``.
+    """
+    fitted = fit_calibrator(method, cal, cal_y, n_bins=n_bins)
+    return fitted.apply(ev), fitted.params, fitted.notes
