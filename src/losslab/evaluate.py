@@ -43,7 +43,7 @@ from .evaluation.interpret import PROB_ROW_TOL as PROB_ROW_TOL
 from .evaluation.interpret import Interpretation as Interpretation
 from .evaluation.interpret import interpret
 from .evaluation.metrics import CONFIDENCE, compute_metrics
-from .evaluation.reading import EvaluateError, Predictions, _labels, read_predictions
+from .evaluation.reading import EvaluateError, Predictions, _labels, iter_csv_chunks, read_csv_header, read_predictions
 from .evaluation.report import METRIC_ROWS as METRIC_ROWS
 from .evaluation.report import metric_rows, render_html
 from .evaluation.streaming import (
@@ -52,8 +52,6 @@ from .evaluation.streaming import (
     STREAM_BYTES,
     ChunkInterpreter,
     MetricAccumulator,
-    iter_csv_chunks,
-    read_csv_header,
 )
 
 __all__ = ["CALIBRATORS", "EvaluateError", "Predictions", "evaluate", "read_predictions", "write_outputs"]

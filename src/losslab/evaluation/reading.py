@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,28 +50,17 @@ def _number(path: Path, value: str, row: int, column: str, line: int | None = No
 
 
 def _read_csv(path: Path, label_column: str | None) -> tuple[list[str], np.ndarray]:
-    """Header and a float64 (n, k) table; cells checked with file/row/line/column in the message."""
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None or not any(h.strip() for h in header):
-            raise EvaluateError(f"{path.name}: the file is empty; expected a header row, then one row per sample")
-        header = [h.strip() for h in header]
-        _check_label_column(path, header, label_column)
-        rows: list[list[float]] = []
-        for row in reader:
-            if not row:
-                continue
-            i = len(rows) + 1
-            if len(row) != len(header):
-                raise EvaluateError(
-                    f"{path.name}: row {i} (line {reader.line_num}) has {len(row)} fields but the header has "
-                    f"{len(header)}; the file is truncated or malformed"
-                )
-            rows.append([_number(path, v, i, c, reader.line_num) for v, c in zip(row, header, strict=True)])
-    if not rows:
-        raise EvaluateError(f"{path.name}: no data rows after the header; the file holds no predictions")
-    return header, np.asarray(rows, dtype=np.float64)
+    """Header and a float64 (n, k) table: the streaming reader's chunks, joined.
+
+    Cells are converted in bulk per chunk; only a chunk that NumPy rejects is
+    re-read cell by cell, to name the file, row, line and column at fault.
+    """
+    header = read_csv_header(path, label_column)
+    tables = [table for _, table in iter_csv_chunks(path, header, CSV_CHUNK_ROWS)]
+    return header, tables[0] if len(tables) == 1 else np.concatenate(tables)
+
+
+CSV_CHUNK_ROWS = 65_536  # rows converted at once: bulk speed, bounded temporary lists
 
 
 def _check_label_column(path: Path, header: list[str], label_column: str | None) -> None:
@@ -143,6 +133,61 @@ def _labels(path: Path, y: np.ndarray, n_classes: int, column: str, first_row: i
             f"(one class per score column; 0 or 1 for a single column)"
         )
     return out
+
+
+def read_csv_header(path: Path, label_column: str | None) -> list[str]:
+    """The checked header of a CSV file (same messages as the in-memory reader)."""
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        header = next(csv.reader(fh), None)
+    if header is None or not any(h.strip() for h in header):
+        raise EvaluateError(f"{path.name}: the file is empty; expected a header row, then one row per sample")
+    header = [h.strip() for h in header]
+    _check_label_column(path, header, label_column)
+    return header
+
+
+def _to_array(path: Path, rows: list[list[str]], lines: list[int], first_row: int, header: list[str]) -> np.ndarray:
+    """Rows of cells -> float64 (k, ncol); a bad cell is reported as the in-memory reader does."""
+    try:
+        a = np.array(rows, dtype=np.float64)
+        if np.isfinite(a).all():
+            return a
+    except ValueError:
+        pass
+    for i, (row, line) in enumerate(zip(rows, lines, strict=True)):  # slow path: find the first bad cell
+        for v, c in zip(row, header, strict=True):
+            _number(path, v, first_row + i, c, line)
+    raise AssertionError("unreachable: numpy rejected a cell that float() accepts")  # pragma: no cover
+
+
+def iter_csv_chunks(path: Path, header: list[str], chunk_rows: int) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(first_row, table)``: float64 tables of at most ``chunk_rows`` data rows, in file order."""
+    n = 0
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        next(reader, None)
+        rows: list[list[str]] = []
+        lines: list[int] = []
+        for row in reader:
+            if not row:
+                continue
+            i = n + len(rows) + 1
+            if len(row) != len(header):
+                raise EvaluateError(
+                    f"{path.name}: row {i} (line {reader.line_num}) has {len(row)} fields but the header has "
+                    f"{len(header)}; the file is truncated or malformed"
+                )
+            rows.append(row)
+            lines.append(reader.line_num)
+            if len(rows) == chunk_rows:
+                yield n + 1, _to_array(path, rows, lines, n + 1, header)
+                n += len(rows)
+                rows, lines = [], []
+        if rows:
+            yield n + 1, _to_array(path, rows, lines, n + 1, header)
+            n += len(rows)
+    if n == 0:
+        raise EvaluateError(f"{path.name}: no data rows after the header; the file holds no predictions")
 
 
 def read_predictions(path: str | os.PathLike, label_column: str | None = None) -> Predictions:

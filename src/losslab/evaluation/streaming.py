@@ -21,8 +21,6 @@ each chunk: every calibrator maps rows independently.
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,66 +32,11 @@ from .._validation import row_sum_tolerance
 from ..calibration import CalibrationState
 from ..losses import brier_score, log_loss
 from .interpret import PROB_ROW_TOL, Interpretation, _prob_problem
-from .reading import EvaluateError, _check_label_column, _number
+from .reading import EvaluateError
 
 STREAM_BYTES = 256 * 2**20  # CSV files larger than this are streamed when --chunk-rows is not given
 DEFAULT_CHUNK_ROWS = 65_536
 BOOTSTRAP_NOTE = "not computed in streaming mode: needs all predictions"
-
-
-def read_csv_header(path: Path, label_column: str | None) -> list[str]:
-    """The checked header of a CSV file (same messages as the in-memory reader)."""
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        header = next(csv.reader(fh), None)
-    if header is None or not any(h.strip() for h in header):
-        raise EvaluateError(f"{path.name}: the file is empty; expected a header row, then one row per sample")
-    header = [h.strip() for h in header]
-    _check_label_column(path, header, label_column)
-    return header
-
-
-def _to_array(path: Path, rows: list[list[str]], lines: list[int], first_row: int, header: list[str]) -> np.ndarray:
-    """Rows of cells -> float64 (k, ncol); a bad cell is reported as the in-memory reader does."""
-    try:
-        a = np.array(rows, dtype=np.float64)
-        if np.isfinite(a).all():
-            return a
-    except ValueError:
-        pass
-    for i, (row, line) in enumerate(zip(rows, lines, strict=True)):  # slow path: find the first bad cell
-        for v, c in zip(row, header, strict=True):
-            _number(path, v, first_row + i, c, line)
-    raise AssertionError("unreachable: numpy rejected a cell that float() accepts")  # pragma: no cover
-
-
-def iter_csv_chunks(path: Path, header: list[str], chunk_rows: int) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(first_row, table)``: float64 tables of at most ``chunk_rows`` data rows, in file order."""
-    n = 0
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        next(reader, None)
-        rows: list[list[str]] = []
-        lines: list[int] = []
-        for row in reader:
-            if not row:
-                continue
-            i = n + len(rows) + 1
-            if len(row) != len(header):
-                raise EvaluateError(
-                    f"{path.name}: row {i} (line {reader.line_num}) has {len(row)} fields but the header has "
-                    f"{len(header)}; the file is truncated or malformed"
-                )
-            rows.append(row)
-            lines.append(reader.line_num)
-            if len(rows) == chunk_rows:
-                yield n + 1, _to_array(path, rows, lines, n + 1, header)
-                n += len(rows)
-                rows, lines = [], []
-        if rows:
-            yield n + 1, _to_array(path, rows, lines, n + 1, header)
-            n += len(rows)
-    if n == 0:
-        raise EvaluateError(f"{path.name}: no data rows after the header; the file holds no predictions")
 
 
 class ChunkInterpreter:
