@@ -13,6 +13,7 @@ References: Zadrozny & Elkan (2001), histogram binning; Zadrozny & Elkan
 
 from __future__ import annotations
 
+import abc
 import numbers
 from typing import Any
 
@@ -25,12 +26,14 @@ from ._base import Calibrator, check_probs, check_sample_weight, check_target, r
 __all__ = ["HistogramBinning", "IsotonicCalibration"]
 
 
-class _OneVsRest(Calibrator):
+class _OneVsRest(Calibrator, abc.ABC):
+    @abc.abstractmethod
     def _fit_column(self, p: np.ndarray, t: np.ndarray, w: np.ndarray | None) -> Any:
-        raise NotImplementedError
+        """Fit the map of one class's probabilities to that class's outcome frequency."""
 
+    @abc.abstractmethod
     def _apply_column(self, model: Any, p: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Apply one fitted column map."""
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None):
         self._check_params()

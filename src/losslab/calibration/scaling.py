@@ -20,6 +20,7 @@ obtaining well-calibrated multiclass probabilities with Dirichlet calibration"
 
 from __future__ import annotations
 
+import abc
 import math
 from typing import Any
 
@@ -204,7 +205,7 @@ class PlattScaling(Calibrator):
 
 
 # ---------------------------------------------------- vector / matrix / Dirichlet
-class _AffineScaling(Calibrator):
+class _AffineScaling(Calibrator, abc.ABC):
     r"""``softmax(x W^T + b)`` on features ``x`` (logits or log-probabilities), fitted by L-BFGS-B.
 
     Objective: weighted mean NLL
@@ -220,8 +221,9 @@ class _AffineScaling(Calibrator):
     def _penalties(self) -> tuple[float, float]:
         return 0.0, 0.0
 
+    @abc.abstractmethod
     def _features(self, X: Any, n_classes: int | None = None) -> np.ndarray:
-        raise NotImplementedError
+        """The inputs the affine map acts on: logits, or log-probabilities (Dirichlet)."""
 
     def _unpack(self, theta: np.ndarray, C: int) -> tuple[np.ndarray, np.ndarray]:
         if self._diagonal:
