@@ -178,3 +178,20 @@ def numeric_grad(f, x, h=1e-6):
         xm[idx] -= h
         g[idx] = (np.sum(f(xp_)) - np.sum(f(xm))) / (2 * h)
     return g
+
+
+def full_weight(w, shape):
+    """The per-element weight a per-sample or per-element ``w`` stands for."""
+    if w is None:
+        return np.ones(shape)
+    return np.broadcast_to(w.reshape(w.shape + (1,) * (len(shape) - w.ndim)), shape)
+
+
+def expected_reduced(values, w, reduction):
+    """The reduction written out in NumPy: the oracle for every reduction/weight test."""
+    wf = full_weight(w, values.shape)
+    if reduction == "none":
+        return wf * values
+    if reduction == "sum":
+        return np.sum(wf * values)
+    return np.sum(wf * values) / np.sum(wf)

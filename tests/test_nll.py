@@ -22,7 +22,7 @@ from scipy import stats
 from scipy.special import gammaln
 
 import losslab
-from conftest import numeric_grad
+from conftest import expected_reduced, full_weight, numeric_grad
 from losslab import grad as G
 
 RTOL = 1e-12
@@ -52,21 +52,6 @@ def poisson_case(rng, shape):
     eta = 0.7 * rng.standard_normal(shape)
     t = rng.poisson(np.exp(eta)).astype(np.float64)
     return eta, t
-
-
-def full_weight(w, shape):
-    if w is None:
-        return np.ones(shape)
-    return np.broadcast_to(w.reshape(w.shape + (1,) * (len(shape) - w.ndim)), shape)
-
-
-def expected_reduced(values, w, reduction):
-    wf = full_weight(w, values.shape)
-    if reduction == "none":
-        return wf * values
-    if reduction == "sum":
-        return np.sum(wf * values)
-    return np.sum(wf * values) / np.sum(wf)
 
 
 def coef(w, shape, reduction):

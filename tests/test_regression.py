@@ -26,7 +26,7 @@ from sklearn.metrics import (
 )
 
 import losslab
-from conftest import numeric_grad
+from conftest import expected_reduced, full_weight, numeric_grad
 from losslab import grad as G
 
 RTOL = 1e-12
@@ -96,22 +96,6 @@ def weights(kind, rng, shape):
     if kind == "element":
         return rng.uniform(0.2, 3.0, size=shape)
     return rng.uniform(0.2, 3.0, size=shape[0])  # per sample
-
-
-def full_weight(w, shape):
-    """The per-element weight a per-sample or per-element ``w`` stands for."""
-    if w is None:
-        return np.ones(shape)
-    return np.broadcast_to(w.reshape(w.shape + (1,) * (len(shape) - w.ndim)), shape)
-
-
-def expected_reduced(values, w, reduction):
-    wf = full_weight(w, values.shape)
-    if reduction == "none":
-        return wf * values
-    if reduction == "sum":
-        return np.sum(wf * values)
-    return np.sum(wf * values) / np.sum(wf)
 
 
 # =========================================================== reference values
