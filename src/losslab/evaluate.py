@@ -67,6 +67,11 @@ def write_outputs(out_dir: str | os.PathLike, files: dict[str, str]) -> list[Pat
     Each file goes to a temporary name in ``out_dir`` first; only when every one is
     written are they moved into place with :func:`os.replace`. On failure the
     temporaries (and ``out_dir`` itself, when this call created it) are removed.
+
+    >>> import os, tempfile
+    >>> out = os.path.join(tempfile.mkdtemp(), "out")
+    >>> [p.name for p in write_outputs(out, {"a.txt": "hello"})]
+    ['a.txt']
     """
     out = Path(out_dir)
     created = not out.exists()
@@ -168,6 +173,13 @@ def evaluate(
 
     ``chunk_rows``: stream a CSV file ``chunk_rows`` rows at a time (see :mod:`losslab.evaluation.streaming`);
     None streams CSV files larger than ``STREAM_BYTES`` in chunks of ``DEFAULT_CHUNK_ROWS``.
+
+    >>> import numpy as np, os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "p.npz")
+    >>> np.savez(path, scores=np.array([[0.2, 0.8], [0.9, 0.1], [0.6, 0.4]]), labels=np.array([1, 0, 1]))
+    >>> result, curves = evaluate(path, label_column=None, n_resamples=10)
+    >>> sorted(result)[:3]
+    ['assumptions', 'calibration', 'label_column']
     """
     if (calibrate_method is None) != (calibration_file is None):
         raise EvaluateError("--calibrate and --calibration-file go together: pass both (or neither)")

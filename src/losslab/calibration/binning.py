@@ -74,6 +74,11 @@ class IsotonicCalibration(_OneVsRest):
 
     Fitted attributes: ``calibrators_`` (list of fitted ``IsotonicRegression``),
     ``n_classes_`` (C, or 1 for the binary 1-d layout).
+
+    >>> import numpy as np
+    >>> p = np.array([0.1, 0.4, 0.35, 0.8])
+    >>> IsotonicCalibration().fit(p, np.array([0, 0, 1, 1])).predict_proba(p).tolist()
+    [0.0, 0.5, 0.5, 1.0]
     """
 
     def _fit_column(self, p, t, w):
@@ -94,6 +99,11 @@ class HistogramBinning(_OneVsRest):
     Fitted attributes: ``bin_edges_`` (n_bins + 1,), ``calibrators_`` (list
     of (n_bins,) arrays of bin probabilities, one per class, or one for binary
     1-d input), ``n_classes_``.
+
+    >>> import numpy as np
+    >>> p = np.array([0.1, 0.2, 0.7, 0.9])
+    >>> HistogramBinning(n_bins=2).fit(p, np.array([0, 1, 1, 1])).predict_proba(p).tolist()
+    [0.5, 0.5, 1.0, 1.0]
     """
 
     def __init__(self, n_bins: int = 15):

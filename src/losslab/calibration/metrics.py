@@ -298,6 +298,11 @@ class ReliabilityCurve:
     ``edges`` (B+1,) (or (C, B+1) for classwise quantile bins); ``counts`` is the
     summed weight per bin; ``mean_confidence`` and ``accuracy`` (the mean outcome)
     are NaN in empty bins.
+
+    >>> import numpy as np
+    >>> c = reliability_curve(np.array([0.2, 0.9]), np.array([0, 1]), n_bins=2, kind="binary")
+    >>> c.edges.tolist(), c.counts.tolist()
+    ([0.0, 0.5, 1.0], [1.0, 1.0])
     """
 
     edges: np.ndarray
@@ -413,6 +418,11 @@ class BrierDecomposition:
     holds exactly (up to rounding). For multiclass input every term is the sum
     over classes of the one-vs-rest term, as :func:`losslab.brier_score` sums
     :math:`(p_c - [y = c])^2` over classes.
+
+    >>> import numpy as np
+    >>> d = brier_decomposition(np.array([0.25, 0.25, 0.75, 0.75]), np.array([0, 1, 1, 1]), n_bins=4)
+    >>> round(d.reliability - d.resolution + d.uncertainty, 12) == round(d.brier, 12)
+    True
     """
 
     reliability: float
@@ -508,6 +518,14 @@ def bootstrap_ci(
 
     method : ``"percentile"`` (quantiles of the resampled values) or ``"basic"``
         (``2 * estimate - quantiles``, reversed).
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.dirichlet(np.ones(3), size=500)
+    >>> y = rng.integers(0, 3, 500)
+    >>> est, lo, hi = bootstrap_ci(ece, p, y, n_resamples=100, seed=0)
+    >>> bool(lo <= est <= hi)
+    True
     """
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral) or n_resamples < 1:
         raise ValueError(f"`n_resamples` must be a positive integer; got {n_resamples!r}")
@@ -567,6 +585,13 @@ class CalibrationState:
     Brier decomposition also weight x p_c^2 and weight x p_c x [y = c].
     Uniform bins only: quantile edges depend on all the data, which a
     streaming state does not keep.
+
+    >>> import numpy as np
+    >>> p, y = np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4], [0.2, 0.8]]), np.array([0, 1, 1, 1])
+    >>> a = CalibrationState(n_bins=5).update(p[:2], y[:2])
+    >>> b = CalibrationState(n_bins=5).update(p[2:], y[2:])
+    >>> bool(abs(a.merge(b).compute() - ece(p, y, n_bins=5)) < 1e-12)
+    True
     """
 
     def __init__(self, n_bins: int = 15, *, kind: str = "top-label", num_classes: int | None = None,

@@ -17,14 +17,26 @@ import numpy as np
 
 
 class EvaluateError(click.ClickException):
-    """A bad input file or option: printed as ``Error: ...``, exit code 2."""
+    """A bad input file or option: printed as ``Error: ...``, exit code 2.
+
+    >>> EvaluateError("x.csv: bad").exit_code
+    2
+    """
 
     exit_code = 2
 
 
 @dataclass
 class Predictions:
-    """Scores (n,) for one column or (n, C), integer labels (n,), and where they came from."""
+    """Scores (n,) for one column or (n, C), integer labels (n,), and where they came from.
+
+    >>> import numpy as np, os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "p.npz")
+    >>> np.savez(path, scores=np.array([[0.2, 0.8], [0.9, 0.1]]), labels=np.array([1, 0]))
+    >>> from losslab.evaluate import read_predictions
+    >>> read_predictions(path).n_classes
+    2
+    """
 
     path: Path
     scores: np.ndarray
@@ -191,7 +203,14 @@ def iter_csv_chunks(path: Path, header: list[str], chunk_rows: int) -> Iterator[
 
 
 def read_predictions(path: str | os.PathLike, label_column: str | None = None) -> Predictions:
-    """Read scores and labels from .csv, .npy, .npz or .parquet (see the module docstring)."""
+    """Read scores and labels from .csv, .npy, .npz or .parquet (see the module docstring).
+
+    >>> import numpy as np, os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "p.npz")
+    >>> np.savez(path, scores=np.array([[0.2, 0.8], [0.9, 0.1]]), labels=np.array([1, 0]))
+    >>> read_predictions(path).scores.shape
+    (2, 2)
+    """
     path = Path(path)
     if not path.is_file():
         raise EvaluateError(f"{path}: no such file")

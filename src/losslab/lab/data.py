@@ -40,6 +40,22 @@ IDX_DTYPES: dict[int, np.dtype] = {
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
+__all__ = [
+    "BUNDLED",
+    "DATASETS",
+    "IDX_DATASETS",
+    "IDX_DTYPES",
+    "KNOWN_FILES",
+    "Dataset",
+    "load_bundled",
+    "load_dataset",
+    "load_idx_dataset",
+    "md5sum",
+    "read_idx",
+    "verify_checksum",
+]
+
+
 def _read_bytes(path: Path) -> bytes:
     """The file's content, gunzipped when it starts with the gzip magic bytes."""
     raw = path.read_bytes()
@@ -62,6 +78,13 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     dimensions; then one big-endian uint32 per dimension, then the data,
     big-endian, in C order. Compression is detected from the content, not the
     file name. The result is in native byte order and writable.
+
+    >>> import os, struct, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "tiny-idx1-ubyte")
+    >>> with open(path, "wb") as f:
+    ...     _ = f.write(bytes([0, 0, 0x08, 1]) + struct.pack(">I", 3) + bytes([7, 8, 9]))
+    >>> read_idx(path).tolist()
+    [7, 8, 9]
     """
     path = Path(path)
     buf = _read_bytes(path)
@@ -117,7 +140,14 @@ IDX_DATASETS = tuple(KNOWN_FILES)
 
 
 def md5sum(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
-    """Hex MD5 digest of a file, read in chunks."""
+    """Hex MD5 digest of a file, read in chunks.
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "empty")
+    >>> open(path, "wb").close()
+    >>> md5sum(path)
+    'd41d8cd98f00b204e9800998ecf8427e'
+    """
     h = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:
         while chunk := f.read(chunk_size):
@@ -126,7 +156,13 @@ def md5sum(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
 
 
 def verify_checksum(path: str | os.PathLike[str], expected_md5: str) -> None:
-    """Raise ValueError when the file's MD5 differs from ``expected_md5``."""
+    """Raise ValueError when the file's MD5 differs from ``expected_md5``.
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "empty")
+    >>> open(path, "wb").close()
+    >>> verify_checksum(path, "d41d8cd98f00b204e9800998ecf8427e")  # silent when it matches
+    """
     actual = md5sum(path)
     if actual != expected_md5.strip().lower():
         raise ValueError(
@@ -143,6 +179,10 @@ class Dataset:
     X is float32 of shape (n, d); y is int64 class indices in
     ``[0, n_classes)`` for classification, float32 for regression
     (``n_classes`` is None then).
+
+    >>> d = load_bundled("iris")
+    >>> d.task, d.n_classes, d.X_train.shape[1]
+    ('classification', 3, 4)
     """
 
     name: str
@@ -190,6 +230,13 @@ def load_idx_dataset(data_dir: str | os.PathLike[str], name: str = "mnist", *, v
     With ``verify=True`` the ``.gz`` files are checked against the published
     MD5 in :data:`KNOWN_FILES`; decompressed files cannot be, which is logged.
     Images are flattened to float32 in [0, 1]; the split is the official one.
+
+    >>> import tempfile
+    >>> try:
+    ...     load_idx_dataset(tempfile.mkdtemp(), "mnist")
+    ... except FileNotFoundError as e:
+    ...     print(str(e)[:20])
+    missing IDX files in
     """
     name = _check_name(name, IDX_DATASETS)
     files = _find_idx_files(Path(data_dir))
@@ -252,6 +299,10 @@ def load_bundled(name: str, *, test_size: float = 0.25, seed: int = 0) -> Datase
     The split is deterministic in ``seed`` and stratified for classification.
     Features are standardised with the train mean and standard deviation
     (a constant feature is only centred).
+
+    >>> d = load_bundled("wine", seed=0)
+    >>> d.X_train.dtype.name, d.y_train.dtype.name, d.n_classes
+    ('float32', 'int64', 3)
     """
     from sklearn import datasets
     from sklearn.model_selection import train_test_split
@@ -296,6 +347,9 @@ def load_dataset(
 
     ``seed`` and ``test_size`` apply to the bundled datasets; the IDX datasets
     keep their official train/test split.
+
+    >>> load_dataset("diabetes").task
+    'regression'
     """
     name = _check_name(name, DATASETS)
     if name in BUNDLED:
