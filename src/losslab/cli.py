@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -112,6 +113,107 @@ def evaluate(
         n_resamples=n_resamples,
         chunk_rows=chunk_rows,
     )
+
+
+@main.command()
+@click.option(
+    "--profile",
+    type=click.Choice(["smoke", "quick", "full"]),
+    default="quick",
+    show_default=True,
+    help="smoke: seconds (the tests); quick: at most 5 minutes on 2 cores; full: more seeds, epochs, data.",
+)
+@click.option(
+    "--claims", "claims_spec", help="Only these claims: comma-separated numbers or names (e.g. 1,5,calibration)."
+)
+@click.option(
+    "--data-dir", type=click.Path(file_okay=False, exists=True), help="Directory with MNIST / Fashion-MNIST IDX files."
+)
+@click.option(
+    "--dataset",
+    "datasets",
+    multiple=True,
+    help="Classification dataset(s) to use instead of the profile's; repeatable.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default="losslab-lab",
+    show_default=True,
+    help="Directory for index.html, results.json, summary.md, figures/ and the cell cache.",
+)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes for the experiment cells [default: the CPU count, at most 4].",
+)
+@click.option("--fresh", is_flag=True, help="Recompute every cell instead of reusing the cache in OUT/cells.")
+@click.option("--list", "list_only", is_flag=True, help="List the claims and exit.")
+def lab(profile, claims_spec, data_dir, datasets, out, device, jobs, fresh, list_only) -> None:  # fmt: skip
+    """Test every claim of the MSE-vs-cross-entropy literature on real data and write a report.
+
+    Writes OUT/index.html (self-contained), OUT/results.json and OUT/summary.md. Finished
+    experiment cells are cached in OUT/cells: interrupt the run and start it again to resume.
+    """
+    import os
+    import shlex
+    import sys
+
+    from rich.console import Console
+
+    from .lab.profiles import get_profile
+    from .lab.registry import select_claims
+
+    console = Console()
+    try:
+        claims = select_claims(claims_spec)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    if list_only:
+        for c in claims:
+            console.print(f"{c.number:>2}  [bold]{c.slug}[/bold]  {c.title}", highlight=False)
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    from .lab.report import VERDICT_COLOURS
+    from .lab.runner import run_lab
+
+    jobs = jobs or max(1, min(4, os.cpu_count() or 1))
+    try:
+        results = run_lab(
+            out=out,
+            profile=get_profile(profile),
+            claims=claims,
+            datasets=datasets or None,
+            data_dir=data_dir,
+            device=device,
+            jobs=jobs,
+            fresh=fresh,
+            console=console,
+            command=" ".join(["losslab"] + [shlex.quote(a) for a in sys.argv[1:]]),
+        )
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+    except KeyboardInterrupt:
+        console.print(f"[bold]interrupted[/bold]: finished cells are saved in {escape(str(out))}/cells; "
+                      "run the same command again to resume.")  # fmt: skip
+        sys.exit(130)
+    table = Table(title=f"losslab lab ({profile}): {len(results['claims'])} claims, {results['elapsed_s']:.0f} s")
+    table.add_column("#", justify="right")
+    table.add_column("claim")
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("effect")
+    for c in results["claims"]:
+        colour = VERDICT_COLOURS.get(c["verdict"], "white")
+        table.add_row(str(c["number"]), escape(c["title"]), f"[bold {colour}]{escape(c['verdict'])}[/]",
+                      escape(c["summary"]))  # fmt: skip
+    console.print(table)
+    console.print(f"report: {escape(str(Path(out) / 'index.html'))}", highlight=False)
+    if any(c["status"] == "error" for c in results["claims"]):
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover
