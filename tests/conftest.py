@@ -9,6 +9,8 @@ the always-reduced rmse).
 
 from __future__ import annotations
 
+import os
+import shutil
 import zlib
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -195,3 +197,57 @@ def expected_reduced(values, w, reduction):
     if reduction == "sum":
         return np.sum(wf * values)
     return np.sum(wf * values) / np.sum(wf)
+
+
+# ------------------------------------------------------------------ headless Chromium
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+_CHECK_SCRIPT = """<script>
+window.__errors = [];
+window.addEventListener('error', function (e) {
+  window.__errors.push(String(e.message || (e.target && (e.target.src || e.target.href)) || 'error').slice(0, 120));
+}, true);
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var r = {images: imgs.length,
+           decoded: imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length,
+           external: Array.prototype.slice.call(document.querySelectorAll('[src],[href]'))
+             .map(function (el) { return el.getAttribute('src') || el.getAttribute('href'); })
+             .filter(function (u) { return !/^(data:|#)/.test(u); }),
+           errors: window.__errors, title: document.title};
+  var pre = document.createElement('pre'); pre.id = 'losslab-check'; pre.textContent = JSON.stringify(r);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def render_in_chromium(html_path, tmp_path) -> dict:
+    """Open a copy of ``html_path`` in headless Chromium and return what the page saw on load.
+
+    A small script is injected into the copy: on the load event it counts the images,
+    those that decoded (``complete`` with a natural width), every ``src``/``href``
+    that is not a ``data:`` URI or an in-page anchor (a self-contained page has none) and every error event. Skips the
+    test when Chromium is not installed (``.ci/run`` installs Debian's package).
+    """
+    import json
+    import re
+    import subprocess
+    from pathlib import Path
+
+    if CHROMIUM is None:
+        if os.environ.get("LOSSLAB_REQUIRE_CHROMIUM"):
+            pytest.fail("LOSSLAB_REQUIRE_CHROMIUM is set but Chromium is not installed (apt-get install chromium)")
+        pytest.skip("headless Chromium is not installed (apt-get install chromium)")
+    page = Path(html_path).read_text(encoding="utf-8")
+    copy = Path(tmp_path) / "chromium-check.html"
+    copy.write_text(page.replace("<head>", "<head>" + _CHECK_SCRIPT, 1), encoding="utf-8")
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={Path(tmp_path) / 'chromium-profile'}", "--virtual-time-budget=20000",
+           "--dump-dom", copy.as_uri()]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    m = re.search(r'<pre id="losslab-check">(.*?)</pre>', proc.stdout, re.S)
+    assert m, f"Chromium rendered no check result (exit {proc.returncode}): {proc.stderr[-2000:]}"
+    import html as _html
+
+    return json.loads(_html.unescape(m.group(1)))

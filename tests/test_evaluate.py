@@ -18,6 +18,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
 import losslab
+from conftest import render_in_chromium
 from losslab import evaluate as ev
 from losslab.calibration import TemperatureScaling, bootstrap_ci, brier_decomposition, ece
 from losslab.cli import main
@@ -144,6 +145,9 @@ def test_calibrate_temperature_digits(tmp_path, digits):
     assert html.count('<img src="data:image/png;base64,') == 3  # before, after, overlay
     assert not re.search(r"https?://|src=\"(?!data:)|<link", html)
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "report.html"]
+    seen = render_in_chromium(out / "report.html", tmp_path)
+    assert seen["images"] == seen["decoded"] == 3
+    assert seen["external"] == [] and seen["errors"] == []
 
 
 @pytest.mark.parametrize("method", ["platt", "vector", "matrix", "dirichlet", "isotonic", "histogram"])

@@ -175,6 +175,13 @@ def lab(profile, claims_spec, data_dir, datasets, out, device, jobs, fresh, list
         for c in claims:
             console.print(f"{c.number:>2}  [bold]{c.slug}[/bold]  {c.title}", highlight=False)
         return
+    try:
+        import torch  # noqa: F401  (the lab trains its models with PyTorch)
+    except ImportError:
+        raise click.ClickException(
+            "`losslab lab` trains small models with PyTorch, which is not installed: "
+            "pip install 'losslab[torch]' (or pip install -e '.[torch]' -c requirements/constraints.txt)"
+        ) from None
     from rich.markup import escape
     from rich.table import Table
 

@@ -1,0 +1,322 @@
+"""The lab's machinery: statistics, the registry, cached cells and resume, the report files, the command."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from rich.console import Console
+
+from losslab.cli import main
+from losslab.lab import context as context_mod
+from losslab.lab.context import Context, atomic_write, cell_key
+from losslab.lab.profiles import PROFILES, get_profile
+from losslab.lab.registry import Claim, Finding, LabFigure, LabTable, select_claims
+from losslab.lab.runner import SCHEMA_VERSION, resolve_datasets, resolve_device, run_lab
+from losslab.lab.stats import (
+    Interval,
+    combine_verdicts,
+    directional_verdict,
+    identity_verdict,
+    mean_ci,
+    paired_ci,
+)
+from losslab.lab.style import new_figure
+
+QUIET = Console(quiet=True)
+
+
+# ------------------------------------------------------------------ statistics
+def test_mean_ci_brackets_the_mean_and_shrinks_with_agreement():
+    rng = np.random.default_rng(0)
+    wide = mean_ci(rng.normal(0.9, 0.05, 5))
+    narrow = mean_ci(rng.normal(0.9, 0.005, 5))
+    assert wide.low < wide.estimate < wide.high
+    assert narrow.high - narrow.low < (wide.high - wide.low) / 3
+    assert mean_ci([0.5, 0.5, 0.5]) == Interval(0.5, 0.5, 0.5, 3)
+    assert mean_ci([0.7]) == Interval(0.7, 0.7, 0.7, 1)
+
+
+def test_mean_ci_is_seeded_and_covers_at_about_the_stated_rate():
+    assert mean_ci([1.0, 2.0, 4.0], seed=3) == mean_ci([1.0, 2.0, 4.0], seed=3)
+    rng = np.random.default_rng(1)
+    hits = sum(mean_ci(rng.normal(0.0, 1.0, 30), n_bootstrap=500, seed=k).excludes(0.0) is False for k in range(200))
+    assert 0.88 <= hits / 200 <= 0.99  # percentile bootstrap, n = 30: close to 95%
+
+
+def test_paired_ci_cancels_the_shared_seed_effect():
+    seed_effect = np.array([0.80, 0.90, 0.70, 0.95, 0.85])
+    a, b = seed_effect + 0.02, seed_effect
+    iv = paired_ci(a, b)
+    assert iv.estimate == pytest.approx(0.02) and iv.low == pytest.approx(0.02) and iv.high == pytest.approx(0.02)
+    assert mean_ci(a).low < mean_ci(b).high  # unpaired, the intervals overlap
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: mean_ci([]), "`values` is empty"),
+        (lambda: mean_ci([1.0, math.nan]), "non-finite values at positions [1]"),
+        (lambda: mean_ci([1.0], level=1.5), "`level` must be in (0, 1); got 1.5"),
+        (lambda: paired_ci([1.0, 2.0], [1.0]), "same number of seeds; got 2 and 1"),
+        (lambda: combine_verdicts([]), "`verdicts` is empty"),
+    ],
+)
+def test_statistics_reject_bad_input(call, message):
+    with pytest.raises(ValueError) as e:
+        call()
+    assert message in str(e.value)
+
+
+def test_verdict_rules():
+    assert directional_verdict(Interval(0.1, 0.01, 0.2, 5)) == "supported"
+    assert directional_verdict(Interval(-0.1, -0.2, -0.01, 5)) == "not supported"
+    assert directional_verdict(Interval(0.0, -0.1, 0.1, 5)) == "inconclusive"
+    assert directional_verdict(Interval(0.0, -0.004, 0.004, 5), margin=0.005) == "not supported"
+    assert directional_verdict(Interval(0.0, -0.004, 0.006, 5), margin=0.005) == "inconclusive"
+    assert identity_verdict(1e-16, 1e-12) == "supported"
+    assert identity_verdict(math.nan, 1e-12) == "not supported"
+    assert combine_verdicts(["mixed"]) == "mixed"
+    assert combine_verdicts(["supported", "inconclusive"]) == "mixed"
+    assert combine_verdicts(["not supported", "not supported"]) == "not supported"
+
+
+# ------------------------------------------------------------------ registry and profiles
+def test_registry_selects_by_number_and_slug():
+    claims = select_claims(None)
+    assert [c.number for c in claims] == list(range(1, 13))
+    assert len({c.slug for c in claims}) == 12
+    assert [c.number for c in select_claims(" likelihood , 12,1")] == [1, 12]
+    for c in claims:
+        assert c.statement and c.method and c.rule and c.references and callable(c.run)
+
+
+@pytest.mark.parametrize("spec", ["13", "nope", " , "])
+def test_registry_rejects_unknown_claims(spec):
+    with pytest.raises(ValueError, match="`--claims`"):
+        select_claims(spec)
+
+
+def test_profiles_meet_the_issue():
+    assert PROFILES["quick"].seeds >= 5 and PROFILES["full"].seeds > PROFILES["quick"].seeds
+    assert PROFILES["full"].epochs > PROFILES["quick"].epochs > PROFILES["smoke"].epochs
+    with pytest.raises(ValueError, match="`profile` must be one of"):
+        get_profile("fast")
+
+
+def test_finding_and_table_validate():
+    with pytest.raises(ValueError, match="`verdict` must be one of"):
+        Finding("true", "", "", {})
+    with pytest.raises(ValueError, match="row 0 of table 't' has 1 cells; the table has 2 columns"):
+        LabTable("t", ("a", "b"), ((1,),))
+
+
+def test_datasets_and_device_resolution():
+    quick = PROFILES["quick"]
+    assert resolve_datasets(quick, ["wine"], None) == ("wine",)
+    with pytest.raises(ValueError, match="regression dataset"):
+        resolve_datasets(quick, ["diabetes"], None)
+    with pytest.raises(ValueError, match="needs --data-dir"):
+        resolve_datasets(quick, ["mnist"], None)
+    with pytest.raises(ValueError, match="must be among"):
+        resolve_datasets(quick, ["cifar"], None)
+    assert resolve_device("cpu") == "cpu"
+    with pytest.raises(ValueError, match="`device` must be"):
+        resolve_device("tpu")
+
+
+# ------------------------------------------------------------------ cells and resume
+CALLS: list[int] = []
+
+
+def square_cell(params):
+    CALLS.append(params["x"])
+    return {"y": params["x"] ** 2 / 3, "device": params["device"]}
+
+
+def test_cells_are_cached_and_identical_when_reread(tmp_path):
+    ctx = Context(profile=PROFILES["smoke"], datasets=("digits",), cache_dir=tmp_path).for_claim("demo")
+    CALLS.clear()
+    first = ctx.map(square_cell, [{"x": 1}, {"x": 2}])
+    assert CALLS == [1, 2] and (ctx.computed, ctx.cached) == (2, 0)
+    again = ctx.for_claim("demo")
+    assert again.map(square_cell, [{"x": 2}, {"x": 1}, {"x": 3}]) == [first[1], first[0], {"y": 3.0, "device": "cpu"}]
+    assert CALLS == [1, 2, 3] and (again.computed, again.cached) == (1, 2)
+    files = sorted(p.name for p in (tmp_path / "demo").iterdir())
+    assert len(files) == 3 and all(f.startswith("square_cell-") and f.endswith(".json") for f in files)
+    stored = json.loads((tmp_path / "demo" / files[0]).read_text())
+    assert set(stored) == {"params", "result"} and stored["params"]["data_dir"] is None
+
+
+def test_a_corrupt_cell_file_is_recomputed(tmp_path):
+    ctx = Context(profile=PROFILES["smoke"], datasets=("digits",), cache_dir=tmp_path).for_claim("demo")
+    ctx.map(square_cell, [{"x": 4}])
+    (path,) = (tmp_path / "demo").iterdir()
+    path.write_text('{"params": {}, "res')
+    CALLS.clear()
+    assert ctx.map(square_cell, [{"x": 4}]) == [{"y": 16 / 3, "device": "cpu"}] and CALLS == [4]
+
+
+def test_cell_key_depends_on_function_params_and_device():
+    p = {"x": 1, "device": "cpu", "data_dir": None}
+    assert cell_key(square_cell, p) == cell_key(square_cell, dict(reversed(p.items())))
+    assert cell_key(square_cell, p) != cell_key(square_cell, p | {"device": "cuda"})
+    assert cell_key(square_cell, p) != cell_key(test_cell_key_depends_on_function_params_and_device, p)
+
+
+def test_worker_processes_give_the_same_cells(tmp_path):
+    serial = Context(profile=PROFILES["smoke"], datasets=("digits",), cache_dir=tmp_path / "a").for_claim("d")
+    parallel = Context(profile=PROFILES["smoke"], datasets=("digits",), cache_dir=tmp_path / "b", jobs=2)
+    try:
+        params = [{"x": x} for x in range(5)]
+        assert parallel.for_claim("d").map(square_cell, params) == serial.map(square_cell, params)
+    finally:
+        parallel.close()
+
+
+def test_atomic_write_leaves_old_file_or_new_never_a_temp(tmp_path, monkeypatch):
+    target = tmp_path / "sub" / "f.json"
+    atomic_write(target, "old")
+
+    def boom(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(context_mod.os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, "new")
+    assert target.read_text() == "old" and [p.name for p in target.parent.iterdir()] == ["f.json"]
+
+
+# ------------------------------------------------------------------ the runner on made-up claims
+def counting_cell(params):
+    return {"value": 0.1 * params["seed"] + 0.5}
+
+
+def _fine_run(ctx):
+    cells = ctx.map(counting_cell, [{"seed": s} for s in ctx.seeds])
+    values = [c["value"] for c in cells]
+    iv = mean_ci(values, n_bootstrap=ctx.n_bootstrap)
+    fig, ax = new_figure()
+    ax.plot(values)
+    ax.set_xlabel("seed")
+    return Finding(
+        verdict=directional_verdict(iv),
+        reason=f"mean {iv.format()}",
+        summary="effect | with a pipe",
+        numbers={"interval": iv.to_dict(), "nan": math.nan, "array": np.arange(2)},
+        tables=[LabTable("values", ("seed", "value"), tuple((s, v) for s, v in zip(ctx.seeds, values, strict=True)))],
+        figures=[LabFigure("the values <by seed>", fig)],
+        discussion="First paragraph.\n\nSecond & last.",
+    )
+
+
+def _broken_run(ctx):
+    raise ZeroDivisionError("the claim's bug")
+
+
+FINE = Claim(
+    91, "fine", "A fine claim", "It holds.", "Count.", "Supported if the CI is above 0.", ("Ref A",), _fine_run
+)
+BROKEN = Claim(92, "broken", "A broken claim", "It breaks.", "Divide.", "n/a", ("Ref B",), _broken_run)
+
+
+def check_results_schema(results: dict) -> None:
+    """The shape every results.json has (the lab's contract with tools that read it)."""
+    assert results["schema_version"] == SCHEMA_VERSION
+    assert isinstance(results["losslab_version"], str) and results["created_utc"].endswith("Z")
+    assert isinstance(results["elapsed_s"], float)
+    cfg = results["config"]
+    assert set(cfg) == {"profile", "claims", "datasets", "data_dir", "device", "jobs", "threads", "command"}
+    assert set(cfg["profile"]) == {"name", "seeds", "epochs", "datasets", "n_bootstrap"}
+    for lib in ("python", "numpy", "torch", "scikit-learn", "matplotlib", "losslab"):
+        assert isinstance(results["versions"][lib], str)
+    keys = {"number", "slug", "title", "statement", "method", "rule", "references", "status", "verdict", "reason",
+            "summary", "numbers", "tables", "figures", "discussion", "error", "elapsed_s", "cells"}  # fmt: skip
+    for c in results["claims"]:
+        assert set(c) == keys, set(c) ^ keys
+        assert c["status"] in ("ok", "error")
+        assert c["verdict"] in ("supported", "not supported", "mixed", "inconclusive", "error")
+        assert set(c["cells"]) == {"computed", "cached"}
+        for t in c["tables"]:
+            assert all(len(r) == len(t["columns"]) for r in t["rows"])
+        for f in c["figures"]:
+            assert set(f) == {"caption", "file"} and f["file"].endswith(".png")
+    json.dumps(results, allow_nan=False)  # strict JSON: no NaN or infinity anywhere
+
+
+def test_runner_writes_report_and_survives_a_broken_claim(tmp_path):
+    out = tmp_path / "lab"
+    results = run_lab(out=out, profile=PROFILES["smoke"], claims=[FINE, BROKEN], device="cpu", console=QUIET)
+    check_results_schema(results)
+    assert json.loads((out / "results.json").read_text()) == results
+    fine, broken = results["claims"]
+    assert fine["status"] == "ok" and fine["verdict"] == "supported" and fine["numbers"]["nan"] is None
+    assert fine["numbers"]["array"] == [0, 1] and fine["cells"] == {"computed": 2, "cached": 0}
+    assert broken["status"] == "error" and "ZeroDivisionError: the claim's bug" in broken["error"]
+    assert (out / "figures" / "claim91-fine-1.png").read_bytes()[:4] == b"\x89PNG"
+    page = (out / "index.html").read_text()
+    assert page.count('<img src="data:image/png;base64,') == 1
+    assert "the values &lt;by seed&gt;" in page and "<p>Second &amp; last.</p>" in page
+    assert "the claim&#x27;s bug" in page
+    summary = (out / "summary.md").read_text()
+    assert "| 91 | A fine claim | supported | effect / with a pipe |" in summary
+    assert "![the values <by seed>](figures/claim91-fine-1.png)" in summary
+    assert not list(out.rglob("*.tmp"))
+    again = run_lab(out=out, profile=PROFILES["smoke"], claims=[FINE], device="cpu", console=QUIET)
+    assert again["claims"][0]["cells"] == {"computed": 0, "cached": 2}
+    assert again["claims"][0]["numbers"] == fine["numbers"]
+
+
+def test_resume_after_interruption_reuses_finished_cells(tmp_path, monkeypatch):
+    real = context_mod.atomic_write
+    written = []
+
+    def interrupt_on_second(path, data):
+        if len(written) == 1:
+            raise KeyboardInterrupt
+        written.append(path)
+        real(path, data)
+
+    monkeypatch.setattr(context_mod, "atomic_write", interrupt_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        run_lab(out=tmp_path, profile=PROFILES["quick"], claims=[FINE], device="cpu", console=QUIET)
+    assert not (tmp_path / "results.json").exists()
+    assert len(list((tmp_path / "cells" / "fine").iterdir())) == 1
+    monkeypatch.setattr(context_mod, "atomic_write", real)
+    resumed = run_lab(out=tmp_path, profile=PROFILES["quick"], claims=[FINE], device="cpu", console=QUIET)
+    assert resumed["claims"][0]["cells"] == {"computed": 4, "cached": 1}
+    fresh = run_lab(out=tmp_path / "f", profile=PROFILES["quick"], claims=[FINE], device="cpu", console=QUIET)
+    assert resumed["claims"][0]["numbers"] == fresh["claims"][0]["numbers"]
+    refreshed = run_lab(out=tmp_path, profile=PROFILES["quick"], claims=[FINE], device="cpu", fresh=True, console=QUIET)
+    assert refreshed["claims"][0]["cells"] == {"computed": 5, "cached": 0}
+
+
+# ------------------------------------------------------------------ the command
+def test_cli_lab_list_and_usage_errors(tmp_path):
+    runner = CliRunner()
+    listed = runner.invoke(main, ["lab", "--list"])
+    assert listed.exit_code == 0 and "likelihood" in listed.output and "distillation" in listed.output
+    bad = runner.invoke(main, ["lab", "--claims", "99", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "unknown claim '99'" in bad.output
+    bad = runner.invoke(main, ["lab", "--dataset", "mnist", "--claims", "1", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "needs --data-dir" in bad.output
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_lab_exits_non_zero_when_a_claim_breaks(tmp_path, monkeypatch):
+    monkeypatch.setattr("losslab.lab.registry.select_claims", lambda spec: [FINE, BROKEN])
+    r = CliRunner().invoke(main, ["lab", "--profile", "smoke", "--out", str(tmp_path), "--jobs", "1"])
+    assert r.exit_code == 1, r.output
+    assert "supported" in r.output and "error" in r.output
+    assert Path(tmp_path / "index.html").exists()
+
+
+def test_cli_lab_without_torch_says_how_to_install_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "torch", None)  # makes `import torch` raise ImportError
+    r = CliRunner().invoke(main, ["lab", "--claims", "1", "--out", str(tmp_path / "x")])
+    assert r.exit_code == 1 and "pip install 'losslab[torch]'" in r.output
+    assert not (tmp_path / "x").exists()
