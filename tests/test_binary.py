@@ -422,3 +422,27 @@ def test_array_api_strict():
         z2 = z.copy()
         z2[0, 1] = np.nan
         losslab.binary_cross_entropy_with_logits(xp.asarray(z2), xp.asarray(t))
+
+
+@pytest.mark.parametrize("z0", [0.0, -1e-300, 3.0, -30.0, 800.0, -800.0])
+def test_bce_with_logits_second_derivative_under_autograd(z0):
+    """Autograd through the loss gives the curvature s(1 - s) everywhere, also at z = 0 and far out.
+
+    A softplus written as max(z, 0) + log1p(exp(-|z|)) gave 0 at z = 0 exactly under torch.
+    """
+    torch = pytest.importorskip("torch")
+    jax = pytest.importorskip("jax")
+    import losslab
+
+    s = 1.0 / (1.0 + np.exp(-np.clip(z0, -700, 700)))
+    expected = s * (1.0 - s)
+    for y in (0.0, 1.0):
+        z = torch.tensor([z0], dtype=torch.float64, requires_grad=True)
+        loss = losslab.binary_cross_entropy_with_logits(z, torch.tensor([y], dtype=torch.float64))
+        (g,) = torch.autograd.grad(loss, z, create_graph=True)
+        (h,) = torch.autograd.grad(g.sum(), z)
+        assert h.item() == pytest.approx(expected, rel=1e-12, abs=1e-300)
+        jax.config.update("jax_enable_x64", True)  # float64 in JAX, as the backend tests set it
+        f = lambda v, y=y: losslab.binary_cross_entropy_with_logits(v, jax.numpy.asarray(y))  # noqa: E731
+        h_jax = float(jax.grad(jax.grad(f))(jax.numpy.asarray(z0, dtype=jax.numpy.float64)))
+        assert h_jax == pytest.approx(expected, rel=1e-12, abs=1e-300)

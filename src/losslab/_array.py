@@ -276,8 +276,19 @@ def softmax(xp: Any, x: Any, axis: int = -1) -> Any:
 
 
 def softplus(xp: Any, x: Any) -> Any:
-    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)); never overflows."""
-    return xp.maximum(x, xp.zeros_like(x)) + xp.log1p(xp.exp(-xp.abs(x)))
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)); never overflows.
+
+    Libraries with autograd get the same values from two smooth branches instead:
+    through the kinks of max and |x|, torch's second derivative at x = 0 came out
+    0, not 1/4. Each branch sees only inputs of its own sign, so the branch not
+    taken can neither overflow nor send a NaN into the gradient.
+    """
+    if aac.is_numpy_namespace(xp):
+        return xp.maximum(x, xp.zeros_like(x)) + xp.log1p(xp.exp(-xp.abs(x)))
+    pos = x > 0
+    zero = xp.zeros_like(x)
+    x_pos, x_neg = xp.where(pos, x, zero), xp.where(pos, zero, x)
+    return xp.where(pos, x_pos + xp.log1p(xp.exp(-x_pos)), xp.log1p(xp.exp(x_neg)))
 
 
 def log_sigmoid(xp: Any, x: Any) -> Any:

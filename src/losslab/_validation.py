@@ -99,7 +99,8 @@ def fmt(pos: tuple[int, ...]) -> str:
 
 
 def value_at(x: Any, pos: tuple[int, ...]) -> float:
-    return float(x[pos]) if pos else float(x)
+    v = x[pos] if pos else x
+    return float(v.detach() if hasattr(v, "detach") else v)  # detach: no autograd warning from torch
 
 
 def nonfinite_error(xp: Any, name: str, x: Any, *, allow_neg_inf: bool = False) -> ValueError | None:
