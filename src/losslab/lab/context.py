@@ -3,7 +3,7 @@
 An experiment cell is one call ``fn(params) -> dict`` of a top-level function
 with JSON-able parameters (a dataset, a loss, a seed...). Its result is written
 to ``OUT/cells/<claim>/`` atomically as soon as it exists, keyed by a hash of
-the function, the parameters and the losslab version; an interrupted run,
+the function, the parameters, the module's source and the losslab version; an interrupted run,
 started again, reads the cells it finished instead of recomputing them. The
 result is round-tripped through JSON even when fresh, so a resumed report is
 the same, to the bit, as an uninterrupted one.
@@ -11,7 +11,10 @@ the same, to the bit, as an uninterrupted one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib
+import inspect
 import json
 import os
 import tempfile
@@ -46,15 +49,29 @@ def atomic_write(path: Path, data: bytes | str) -> None:
         raise
 
 
+@functools.lru_cache(maxsize=64)
+def _code_hash(module_name: str) -> str:
+    """A hash of the source of the cell's module and of the training helpers it may call."""
+    h = hashlib.sha256()
+    for name in (module_name, "losslab.lab.train"):
+        try:
+            h.update(inspect.getsource(importlib.import_module(name)).encode())
+        except (OSError, TypeError, ImportError):  # no source (frozen, interactive): the version must do
+            h.update(name.encode())
+    return h.hexdigest()
+
+
 def cell_key(fn: CellFn, params: dict[str, Any]) -> str:
-    """The cache key of one cell: its function's name and a hash of its parameters and the losslab version.
+    """The cache key of one cell: its function's name and a hash of its parameters, its code and the version.
+
+    Editing a claim's module (or the training helpers) therefore invalidates its cached cells.
 
     >>> def f(p): return p
     >>> cell_key(f, {"seed": 0}) == cell_key(f, {"seed": 0}) != cell_key(f, {"seed": 1})
     True
     """
-    blob = json.dumps({"fn": f"{fn.__module__}.{fn.__qualname__}", "params": params, "version": __version__},
-                      sort_keys=True)  # fmt: skip
+    blob = json.dumps({"fn": f"{fn.__module__}.{fn.__qualname__}", "params": params, "version": __version__,
+                       "code": _code_hash(fn.__module__)}, sort_keys=True)  # fmt: skip
     return f"{fn.__name__}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 
