@@ -251,3 +251,30 @@ def render_in_chromium(html_path, tmp_path) -> dict:
     import html as _html
 
     return json.loads(_html.unescape(m.group(1)))
+
+
+# ------------------------------------------------------------------ the lab's results.json
+def check_results_schema(results: dict) -> None:
+    """The shape every results.json has (the lab's contract with tools that read it)."""
+    from losslab.lab.runner import SCHEMA_VERSION
+
+    assert results["schema_version"] == SCHEMA_VERSION
+    assert isinstance(results["losslab_version"], str) and results["created_utc"].endswith("Z")
+    assert isinstance(results["elapsed_s"], float)
+    cfg = results["config"]
+    assert set(cfg) == {"profile", "claims", "datasets", "data_dir", "device", "jobs", "threads", "command"}
+    assert set(cfg["profile"]) == {"name", "seeds", "epochs", "datasets", "n_bootstrap"}
+    for lib in ("python", "numpy", "torch", "scikit-learn", "matplotlib", "losslab"):
+        assert isinstance(results["versions"][lib], str)
+    keys = {"number", "slug", "title", "statement", "method", "rule", "references", "status", "verdict", "reason",
+            "summary", "numbers", "tables", "figures", "discussion", "error", "elapsed_s", "cells"}  # fmt: skip
+    for c in results["claims"]:
+        assert set(c) == keys, set(c) ^ keys
+        assert c["status"] in ("ok", "error")
+        assert c["verdict"] in ("supported", "not supported", "mixed", "inconclusive", "error")
+        assert set(c["cells"]) == {"computed", "cached"}
+        for t in c["tables"]:
+            assert all(len(r) == len(t["columns"]) for r in t["rows"])
+        for f in c["figures"]:
+            assert set(f) == {"caption", "file"} and f["file"].endswith(".png")
+    __import__("json").dumps(results, allow_nan=False)  # strict JSON: no NaN or infinity anywhere

@@ -11,12 +11,13 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
+from conftest import check_results_schema
 from losslab.cli import main
 from losslab.lab import context as context_mod
 from losslab.lab.context import Context, atomic_write, cell_key
 from losslab.lab.profiles import PROFILES, get_profile
 from losslab.lab.registry import Claim, Finding, LabFigure, LabTable, select_claims
-from losslab.lab.runner import SCHEMA_VERSION, resolve_datasets, resolve_device, run_lab
+from losslab.lab.runner import resolve_datasets, resolve_device, run_lab
 from losslab.lab.stats import (
     Interval,
     combine_verdicts,
@@ -222,30 +223,6 @@ FINE = Claim(
     91, "fine", "A fine claim", "It holds.", "Count.", "Supported if the CI is above 0.", ("Ref A",), _fine_run
 )
 BROKEN = Claim(92, "broken", "A broken claim", "It breaks.", "Divide.", "n/a", ("Ref B",), _broken_run)
-
-
-def check_results_schema(results: dict) -> None:
-    """The shape every results.json has (the lab's contract with tools that read it)."""
-    assert results["schema_version"] == SCHEMA_VERSION
-    assert isinstance(results["losslab_version"], str) and results["created_utc"].endswith("Z")
-    assert isinstance(results["elapsed_s"], float)
-    cfg = results["config"]
-    assert set(cfg) == {"profile", "claims", "datasets", "data_dir", "device", "jobs", "threads", "command"}
-    assert set(cfg["profile"]) == {"name", "seeds", "epochs", "datasets", "n_bootstrap"}
-    for lib in ("python", "numpy", "torch", "scikit-learn", "matplotlib", "losslab"):
-        assert isinstance(results["versions"][lib], str)
-    keys = {"number", "slug", "title", "statement", "method", "rule", "references", "status", "verdict", "reason",
-            "summary", "numbers", "tables", "figures", "discussion", "error", "elapsed_s", "cells"}  # fmt: skip
-    for c in results["claims"]:
-        assert set(c) == keys, set(c) ^ keys
-        assert c["status"] in ("ok", "error")
-        assert c["verdict"] in ("supported", "not supported", "mixed", "inconclusive", "error")
-        assert set(c["cells"]) == {"computed", "cached"}
-        for t in c["tables"]:
-            assert all(len(r) == len(t["columns"]) for r in t["rows"])
-        for f in c["figures"]:
-            assert set(f) == {"caption", "file"} and f["file"].endswith(".png")
-    json.dumps(results, allow_nan=False)  # strict JSON: no NaN or infinity anywhere
 
 
 def test_runner_writes_report_and_survives_a_broken_claim(tmp_path):

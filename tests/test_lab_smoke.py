@@ -1,0 +1,61 @@
+"""``losslab lab --profile smoke`` end to end: every claim runs, the report is complete and renders in Chromium."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import check_results_schema, render_in_chromium
+from losslab.cli import main
+from losslab.lab.registry import VERDICTS, all_claims
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lab")
+    r = CliRunner().invoke(main, ["lab", "--profile", "smoke", "--out", str(out), "--jobs", "2"])
+    assert r.exit_code == 0, r.output
+    return out, r.output, json.loads((out / "results.json").read_text())
+
+
+def test_every_claim_has_a_verdict_a_figure_and_references(smoke):
+    out, output, results = smoke
+    check_results_schema(results)
+    assert [c["number"] for c in results["claims"]] == [c.number for c in all_claims()] == list(range(1, 13))
+    for c in results["claims"]:
+        assert c["status"] == "ok", c["error"]
+        assert c["verdict"] in VERDICTS and c["reason"] and c["summary"] and c["discussion"]
+        assert c["figures"] and c["references"]
+        assert c["cells"]["cached"] == 0
+        for f in c["figures"]:
+            assert (out / "figures" / f["file"]).stat().st_size > 1000
+    assert "losslab lab (smoke): 12 claims" in output
+    assert results["config"]["profile"]["name"] == "smoke" and results["config"]["jobs"] == 2
+
+
+def test_summary_lists_every_verdict(smoke):
+    out, _, results = smoke
+    summary = (out / "summary.md").read_text()
+    for c in results["claims"]:
+        assert f"| {c['number']} | {c['title']} | {c['verdict']} |" in summary
+
+
+def test_report_renders_in_chromium(smoke, tmp_path):
+    out, _, results = smoke
+    n_figures = sum(len(c["figures"]) for c in results["claims"])
+    seen = render_in_chromium(out / "index.html", tmp_path)
+    assert seen["images"] == seen["decoded"] == n_figures
+    assert seen["external"] == [] and seen["errors"] == []
+    assert seen["title"].startswith("losslab lab report")
+
+
+def test_second_run_reuses_every_cell_and_reports_the_same_numbers(smoke, tmp_path):
+    out, _, first = smoke
+    r = CliRunner().invoke(main, ["lab", "--profile", "smoke", "--out", str(out), "--jobs", "1"])
+    assert r.exit_code == 0, r.output
+    second = json.loads((out / "results.json").read_text())
+    for a, b in zip(first["claims"], second["claims"], strict=True):
+        assert b["cells"]["computed"] == 0 and b["cells"]["cached"] == a["cells"]["computed"]
+        assert b["numbers"] == a["numbers"] and b["verdict"] == a["verdict"]
