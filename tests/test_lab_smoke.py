@@ -59,3 +59,43 @@ def test_second_run_reuses_every_cell_and_reports_the_same_numbers(smoke, tmp_pa
     for a, b in zip(first["claims"], second["claims"], strict=True):
         assert b["cells"]["computed"] == 0 and b["cells"]["cached"] == a["cells"]["computed"]
         assert b["numbers"] == a["numbers"] and b["verdict"] == a["verdict"]
+
+
+def test_every_claim_runs_on_an_idx_dataset(tmp_path):
+    """``--data-dir DIR --dataset mnist`` end to end, on IDX files written here (digits' 8x8 images as uint8)."""
+    from sklearn.datasets import load_digits
+
+    from test_lab_data import idx_bytes
+
+    X, y = load_digits(return_X_y=True)
+    images = (X.reshape(-1, 8, 8) * 16).clip(0, 255).astype("uint8")
+    labels = y.astype("uint8")
+    data = tmp_path / "idx"
+    data.mkdir()
+    for stem, arr in {
+        "train-images-idx3-ubyte": images[:1400],
+        "train-labels-idx1-ubyte": labels[:1400],
+        "t10k-images-idx3-ubyte": images[1400:],
+        "t10k-labels-idx1-ubyte": labels[1400:],
+    }.items():
+        (data / stem).write_bytes(idx_bytes(arr))  # decompressed files: no published checksum to match
+    out = tmp_path / "lab"
+    args = [
+        "lab",
+        "--profile",
+        "smoke",
+        "--data-dir",
+        str(data),
+        "--dataset",
+        "mnist",
+        "--out",
+        str(out),
+        "--jobs",
+        "2",
+    ]
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0, r.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["datasets"] == ["mnist"] and results["config"]["data_dir"] == str(data.resolve())
+    for c in results["claims"]:
+        assert c["status"] == "ok", c["error"]
