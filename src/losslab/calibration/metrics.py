@@ -23,6 +23,11 @@ weights act exactly as repeating the sample.
 
 Empty bins are skipped (their accuracy and mean confidence are NaN in a
 :class:`ReliabilityCurve`); more bins than samples is fine.
+
+Dask arrays go to :func:`ece`, :func:`reliability_curve` and
+:func:`brier_decomposition` as they are (uniform bins): each block of rows is
+summed into a :class:`CalibrationState` by Dask's scheduler and the states
+merge, so an array larger than memory is never gathered.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import numpy as np
 from .._reduction import prepare_weight
 from .._validation import row_sum_tolerance
 from ..losses.scoring import Scored, brier_score
+from ._dask import any_dask, dask_state
 
 __all__ = [
     "BrierDecomposition",
@@ -354,6 +360,10 @@ def reliability_curve(
     >>> c.counts.tolist(), c.accuracy.tolist()
     ([2.0, 1.0], [0.5, 1.0])
     """
+    if any_dask(probs, target, weight):
+        _check_choice("kind", kind, KINDS)
+        state = dask_state(probs, target, weight, n_bins=_check_n_bins(n_bins), kind=kind, binning=binning)
+        return state.reliability_curve()
     tasks, edges, s = _prepare(probs, target, n_bins, binning, kind, weight)
     return _curve(s, edges, s.shape[1], binning, squeeze=kind != "classwise")
 
@@ -403,6 +413,10 @@ def ece(
     _check_choice("norm", norm, NORMS)
     if _check_bool("debiased", debiased) and norm != "l2":
         raise ValueError(f"`debiased=True` applies only to norm='l2'; got norm={norm!r}")
+    if any_dask(probs, target, weight):
+        _check_choice("kind", kind, KINDS)
+        state = dask_state(probs, target, weight, n_bins=_check_n_bins(n_bins), kind=kind, binning=binning)
+        return state.compute(norm=norm, debiased=debiased)
     _, _, s = _prepare(probs, target, n_bins, binning, kind, weight)
     return float(_ece_from_sums(s, norm, debiased))
 
@@ -464,6 +478,8 @@ def brier_decomposition(probs: Any, target: Any, *, n_bins: int = 15, weight: An
     """
     n_bins = _check_n_bins(n_bins)
     kind = "binary" if np.ndim(probs) == 1 else "classwise"
+    if any_dask(probs, target, weight):
+        return dask_state(probs, target, weight, n_bins=n_bins, kind=kind, binning="uniform").brier_decomposition()
     tasks = _Tasks(probs, target, weight, kind)
     _, keys = _binned(tasks, n_bins, "uniform")
     K = tasks.conf.shape[1]

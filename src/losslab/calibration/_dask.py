@@ -1,0 +1,64 @@
+"""Dask arrays in the calibration metrics: one :class:`CalibrationState` per block, merged.
+
+A Dask array may be larger than memory, so it is never gathered: every block
+of rows becomes a state of per-bin sums (O(bins x classes)), the blocks are
+computed by Dask's scheduler, and the states merge. The result is the same
+number as the in-memory metric to rounding. Uniform bins only, as for any
+streamed state: quantile edges would need every confidence at once.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+__all__ = ["any_dask", "dask_state"]
+
+
+def _is_dask(x: Any) -> bool:
+    return x is not None and type(x).__module__.split(".")[0] == "dask"
+
+
+def any_dask(*arrays: Any) -> bool:
+    """Whether any argument is a Dask collection (checked by type, so Dask need not be importable)."""
+    return any(_is_dask(a) for a in arrays)
+
+
+def _block_state(probs: Any, target: Any, weight: Any, n_bins: int, kind: str) -> Any:
+    from .metrics import CalibrationState
+
+    return CalibrationState(n_bins, kind=kind).update(probs, target, weight)
+
+
+def dask_state(probs: Any, target: Any, weight: Any, *, n_bins: int, kind: str, binning: str) -> Any:
+    """The merged :class:`CalibrationState` of Dask (or mixed Dask / NumPy) inputs, row block by row block."""
+    import dask
+    import dask.array as da
+
+    from .metrics import CalibrationState
+
+    if binning != "uniform":
+        raise ValueError(
+            f"`binning={binning!r}` needs every confidence at once, which a Dask array is not: use "
+            "binning='uniform', or compute the array into memory first (x.compute())"
+        )
+    p = da.asarray(probs)
+    if p.ndim not in (1, 2):
+        raise ValueError(f"`probs` must be 1-d (binary) or 2-d (n, C); got a Dask array of shape {p.shape}")
+    if p.ndim == 2:
+        p = p.rechunk({1: -1})  # a block must hold whole rows
+    rows = p.chunks[0]
+    t = da.asarray(target)
+    if t.shape[:1] != p.shape[:1]:
+        raise ValueError(f"`target` must have one label per row of `probs` ({p.shape[0]}); got shape {t.shape}")
+    t = t.rechunk((rows,) + t.chunks[1:])
+    w = None if weight is None else da.asarray(weight)
+    if w is not None:
+        if w.shape != t.shape[:1]:
+            raise ValueError(f"`weight` must have one entry per row of `probs` ({p.shape[0]}); got shape {w.shape}")
+        w = w.rechunk((rows,))
+    pb, tb = p.to_delayed().ravel(), t.to_delayed().ravel()
+    wb = [None] * len(pb) if w is None else w.to_delayed().ravel()
+    parts = [dask.delayed(_block_state)(a, b, c, n_bins, kind) for a, b, c in zip(pb, tb, wb, strict=True)]
+    states = dask.compute(*parts)
+    return functools.reduce(CalibrationState.merge, states, CalibrationState(n_bins, kind=kind))
