@@ -241,6 +241,7 @@ def test_runner_writes_report_and_survives_a_broken_claim(tmp_path):
     assert "the claim&#x27;s bug" in page
     summary = (out / "summary.md").read_text()
     assert "| 91 | A fine claim | supported | effect / with a pipe |" in summary
+    assert "**2 claims: 1 supported, 1 error.**" in summary and "<b>2 claims: 1 supported, 1 error.</b>" in page
     assert "![the values <by seed>](figures/claim91-fine-1.png)" in summary
     assert not list(out.rglob("*.tmp"))
     again = run_lab(out=out, profile=PROFILES["smoke"], claims=[FINE], device="cpu", console=QUIET)

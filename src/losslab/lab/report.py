@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["jsonable", "render_html", "render_markdown", "VERDICT_COLOURS"]
+__all__ = ["VERDICT_COLOURS", "jsonable", "render_html", "render_markdown", "tally"]
 
 #: Verdict -> badge colour (Okabe-Ito: blue, vermillion, orange, grey), text always beside it.
 VERDICT_COLOURS = {
@@ -81,6 +81,12 @@ figcaption { font-size: 0.9em; color: #444; }
 """
 
 
+def tally(results: dict[str, Any]) -> str:
+    """``"7 supported, 5 mixed"``: how many claims got each verdict, in the order of :data:`VERDICT_COLOURS`."""
+    counts = [(v, sum(c["verdict"] == v for c in results["claims"])) for v in VERDICT_COLOURS]
+    return ", ".join(f"{n} {v}" for v, n in counts if n)
+
+
 def render_html(results: dict[str, Any], figures: dict[str, str]) -> str:
     """The report page: ``figures`` maps each figure's file name to its PNG ``data:`` URI."""
     cfg = results["config"]
@@ -103,6 +109,8 @@ def render_html(results: dict[str, Any], figures: dict[str, str]) -> str:
         "<p>Each section states a claim of the literature, how the lab tested it, the rule that turns the "
         "numbers into a verdict (fixed in the code before any data is seen), the numbers with 95% bootstrap "
         "intervals over seeds, a figure, and how the result compares with published figures.</p>",
+        f"<p><b>{len(results['claims'])} claims: {e(tally(results))}.</b> Where a seed document's sentence "
+        "is not supported or only in part, the section says which part failed and why.</p>",
         f"<table><caption>Verdicts</caption><tr><th>#</th><th>claim</th><th>verdict</th><th>effect</th></tr>"
         f"{rows}</table>",
     ]
@@ -144,6 +152,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"Profile **{cfg['profile']['name']}**, {cfg['profile']['seeds']} seeds per cell, datasets "
         f"{', '.join(cfg['datasets'])}, device {cfg['device']}, losslab {results['losslab_version']}, "
         f"{results['elapsed_s']:.0f} s. The full report is `index.html`; every number is in `results.json`.",
+        "",
+        f"**{len(results['claims'])} claims: {tally(results)}.**",
         "",
         "| # | claim | verdict | effect |",
         "|---|---|---|---|",
