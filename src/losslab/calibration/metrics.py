@@ -41,6 +41,7 @@ import numpy as np
 
 from .._reduction import prepare_weight
 from .._validation import row_sum_tolerance
+from ..kernels.native import top_label_sums
 from ..losses.scoring import Scored, brier_score
 from ._dask import any_dask, dask_state
 
@@ -334,6 +335,12 @@ def _prepare(probs, target, n_bins, binning, kind, weight):
     n_bins = _check_n_bins(n_bins)
     _check_choice("binning", binning, BINNINGS)
     _check_choice("kind", kind, KINDS)
+    if kind == "top-label" and weight is None and binning == "uniform" and np.ndim(probs) == 2:
+        # one compiled pass when the kernel is built and the input is plain float64 (None otherwise)
+        edges = _uniform_edges(n_bins)
+        s = top_label_sums(probs, target, edges, row_sum_tolerance(np, np.float64, np.shape(probs)[1]))
+        if s is not None:
+            return None, edges, s.reshape(1, n_bins, 3)
     tasks = _Tasks(probs, target, weight, kind)
     edges, keys = _binned(tasks, n_bins, binning)
     T = tasks.conf.shape[1]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .._array import as_arrays, compute_dtype, float_eps, is_concrete, to_float
 from .._reduction import coefficients, prepare_weight, reduce, scale_grad
 from .._validation import (
@@ -23,8 +25,16 @@ from .._validation import (
     row_sum_tolerance,
 )
 from ..kernels import sum_log
+from ..kernels.native import brier_sum, log_loss_sum
 
 __all__ = ["brier_score", "brier_score_grad", "log_loss", "log_loss_grad"]
+
+_EPS64 = float(np.finfo(np.float64).eps)
+
+
+def _plain_arrays(probs: Any, target: Any) -> tuple[Any, Any]:
+    """Python lists as NumPy arrays, so that a list and its array take the same (compiled) path."""
+    return tuple(np.asarray(a) if isinstance(a, (list, tuple)) else a for a in (probs, target))
 
 
 def _item(x):
@@ -153,6 +163,13 @@ def log_loss(probs: Any, target: Any, *, labels: Any = None, reduction: str = "m
     >>> round(float(log_loss(np.array([0.9, 0.2]), np.array(["y", "n"]), labels=np.array(["n", "y"]))), 6)
     0.164252
     """
+    if labels is None and weight is None and reduction in ("mean", "sum"):
+        # plain float64 NumPy input: one compiled pass (None when the kernel or the input does not fit)
+        total = log_loss_sum(
+            *_plain_arrays(probs, target), _EPS64, row_sum_tolerance(np, np.float64, np.shape(probs)[-1])
+        )
+        if total is not None:
+            return np.float64(total * (1.0 / np.shape(probs)[0]) if reduction == "mean" else total)
     S = Scored(probs, target, weight, labels)
     xp = S.xp
     eps = float_eps(xp, S.p.dtype)
@@ -210,6 +227,11 @@ def brier_score(probs: Any, target: Any, *, labels: Any = None, reduction: str =
     >>> round(float(brier_score(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([1, 0]))), 12)
     0.05
     """
+    if labels is None and weight is None and reduction in ("mean", "sum") and np.ndim(probs) == 2:
+        # plain float64 NumPy input: one compiled pass (None when the kernel or the input does not fit)
+        total = brier_sum(*_plain_arrays(probs, target), row_sum_tolerance(np, np.float64, np.shape(probs)[-1]))
+        if total is not None:
+            return np.float64(total * (1.0 / np.shape(probs)[0]) if reduction == "mean" else total)
     S = Scored(probs, target, weight, labels)
     xp = S.xp
     if S.binary:
