@@ -153,6 +153,24 @@ def case_log_loss(quick: bool) -> Case:
     return Case(f"log_loss {n}x{c} float64, validation included", p.nbytes + y.nbytes, impls)
 
 
+def case_brier(quick: bool) -> Case:
+    from sklearn.metrics import brier_score_loss
+
+    n, c = (100_000, 10) if quick else (1_000_000, 10)
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(c), size=n)
+    y = rng.integers(0, c, n)
+    labels = np.arange(c)
+    # multiclass Brier: sum over classes, mean over samples (scale_by_half=False is that form in sklearn)
+    ours, ref = losslab.brier_score(p, y), brier_score_loss(y, p, labels=labels, scale_by_half=False)
+    assert abs(float(ours) - ref) < 1e-12 * ref
+    impls = {
+        "losslab (numpy)": lambda: losslab.brier_score(p, y),
+        "sklearn.metrics": lambda: brier_score_loss(y, p, labels=labels, scale_by_half=False),
+    }
+    return Case(f"brier_score {n}x{c} float64, validation included", p.nbytes + y.nbytes, impls)
+
+
 def case_ece(quick: bool) -> Case:
     import torch
     from torchmetrics.classification import MulticlassCalibrationError
@@ -203,7 +221,13 @@ def case_mse(quick: bool) -> Case:
 # parallel region and take a core from single-threaded NumPy code that follows (measured:
 # log_loss 12.0 ms alone, 16.7 ms right after a torch op, on 2 cores). So the case without
 # torch runs first, and within a case every NumPy-only implementation runs before torch.
-CASES = {"log_loss": case_log_loss, "ece": case_ece, "mse": case_mse, "cross_entropy": case_cross_entropy}
+CASES = {
+    "log_loss": case_log_loss,
+    "brier": case_brier,
+    "ece": case_ece,
+    "mse": case_mse,
+    "cross_entropy": case_cross_entropy,
+}
 
 
 def memory_in_child(case: str, impl: str, quick: bool) -> float:
