@@ -10,13 +10,7 @@ from sklearn.metrics import brier_score_loss
 from torchmetrics.classification import BinaryCalibrationError, MulticlassCalibrationError
 
 import losslab.calibration
-from losslab.calibration.metrics import (
-    CalibrationState,
-    bootstrap_ci,
-    brier_decomposition,
-    ece,
-    reliability_curve,
-)
+from losslab.calibration import CalibrationState, bootstrap_ci, brier_decomposition, ece, reliability_curve
 
 
 def data(n=500, C=4, seed=0):

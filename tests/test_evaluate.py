@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import functools
 import json
 import re
 
@@ -20,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 import losslab
 from conftest import render_in_chromium
 from losslab import evaluate as ev
-from losslab.calibration import TemperatureScaling, bootstrap_ci, brier_decomposition, ece
+from losslab.calibration import CalibrationState, TemperatureScaling, bootstrap_ci, brier_decomposition, ece
 from losslab.cli import main
 
 
@@ -83,12 +82,12 @@ def test_binary_probs_csv_matches_sklearn_and_losslab(tmp_path, cancer):
     assert res["n_classes"] == 2 and res["losslab_version"] == losslab.__version__
     assert res["predictions"].endswith("cancer.csv") and res["label_column"] == "y"
     assert m["n"] == len(y)
-    assert m["accuracy"] == pytest.approx(accuracy_score(y, P.argmax(1)), abs=1e-12)
-    assert m["log_loss"] == pytest.approx(sk_log_loss(y, P), rel=1e-9)
-    assert m["brier"] == pytest.approx(np.sum((P - np.eye(2)[y]) ** 2, axis=1).mean(), rel=1e-9)
+    assert m["accuracy"]["estimate"] == pytest.approx(accuracy_score(y, P.argmax(1)), abs=1e-12)
+    assert m["log_loss"]["estimate"] == pytest.approx(sk_log_loss(y, P), rel=1e-9)
+    assert m["brier"]["estimate"] == pytest.approx(np.sum((P - np.eye(2)[y]) ** 2, axis=1).mean(), rel=1e-9)
     d = brier_decomposition(P, y, n_bins=15)
     assert m["brier_decomposition"]["reliability"] == pytest.approx(d.reliability, rel=1e-9)
-    ci = bootstrap_ci(functools.partial(ece, n_bins=15, kind="top-label"), P, y, n_resamples=50, seed=3)
+    ci = CalibrationState(15, bootstrap_groups=2048).update(P, y).bootstrap_ci(n_resamples=50, seed=3)
     assert [m["ece_top_label"][k] for k in ("estimate", "ci_low", "ci_high")] == pytest.approx(ci, rel=1e-9)
     assert m["ece_classwise"]["estimate"] == pytest.approx(ece(P, y, kind="classwise"), rel=1e-9)
     assert m["mce"] == pytest.approx(ece(P, y, norm="max"), rel=1e-9)
@@ -102,9 +101,9 @@ def test_binary_single_column_logits_npz(tmp_path, cancer):
     r = ok(tmp_path / "c.npz", "--out", out, "--n-resamples", 20)
     assert "Assumed logits" in r.output and "sigmoid" in r.output
     m = load(out)["metrics"]
-    assert m["log_loss"] == pytest.approx(sk_log_loss(y, P), rel=1e-7)  # sigmoid(decision) = predict_proba
-    assert m["accuracy"] == pytest.approx(accuracy_score(y, (z > 0).astype(int)))
-    assert m["brier"] == pytest.approx(np.mean((P[:, 1] - y) ** 2), rel=1e-7)  # binary Brier for one column
+    assert m["log_loss"]["estimate"] == pytest.approx(sk_log_loss(y, P), rel=1e-7)  # sigmoid(decision) = predict_proba
+    assert m["accuracy"]["estimate"] == pytest.approx(accuracy_score(y, (z > 0).astype(int)))
+    assert m["brier"]["estimate"] == pytest.approx(np.mean((P[:, 1] - y) ** 2), rel=1e-7)  # binary Brier for one column
 
 
 def test_multiclass_npy_probs_vs_logits_detection(tmp_path, digits):
@@ -117,13 +116,15 @@ def test_multiclass_npy_probs_vs_logits_detection(tmp_path, digits):
     po, zo = load(tmp_path / "po"), load(tmp_path / "zo")
     assert po["assumptions"]["input"] == "probabilities" and zo["assumptions"]["input"] == "logits"
     assert "outside [0, 1]" in zo["assumptions"]["reason"]
-    assert po["metrics"]["log_loss"] == pytest.approx(zo["metrics"]["log_loss"], rel=1e-9)
-    assert po["metrics"]["log_loss"] == pytest.approx(sk_log_loss(y, P, labels=range(10)), rel=1e-9)
+    assert po["metrics"]["log_loss"]["estimate"] == pytest.approx(zo["metrics"]["log_loss"]["estimate"], rel=1e-9)
+    assert po["metrics"]["log_loss"]["estimate"] == pytest.approx(sk_log_loss(y, P, labels=range(10)), rel=1e-9)
     # forced: logits that happen to look like probabilities are read as logits
     ok(tmp_path / "p.npy", "--logits", "--out", tmp_path / "forced", "--n-resamples", 10)
     f = load(tmp_path / "forced")
     assert f["assumptions"]["input"] == "logits" and f["assumptions"]["forced"]
-    assert f["metrics"]["log_loss"] > po["metrics"]["log_loss"]  # softmax of probabilities is flatter
+    assert (
+        f["metrics"]["log_loss"]["estimate"] > po["metrics"]["log_loss"]["estimate"]
+    )  # softmax of probabilities is flatter
 
 
 def test_calibrate_temperature_digits(tmp_path, digits):
@@ -136,8 +137,8 @@ def test_calibrate_temperature_digits(tmp_path, digits):
     assert "temperature_" in r.output
     res = load(out)
     before, after = res["metrics"], res["calibration"]["metrics"]
-    assert after["log_loss"] < before["log_loss"]
-    assert after["accuracy"] == before["accuracy"]
+    assert after["log_loss"]["estimate"] < before["log_loss"]["estimate"]
+    assert after["accuracy"]["estimate"] == before["accuracy"]["estimate"]
     T = TemperatureScaling().fit(zc, yc).temperature_
     assert res["calibration"]["params"]["temperature_"] == pytest.approx(T, rel=1e-9)
     assert res["calibration"]["n_calibration"] == len(yc)
@@ -161,7 +162,7 @@ def test_every_calibrator_binary(tmp_path, cancer, method):
        "--n-resamples", 10)  # fmt: skip
     res = load(out)
     assert res["calibration"]["method"] == method and res["calibration"]["params"]
-    assert 0 <= res["calibration"]["metrics"]["log_loss"] < 1.0
+    assert 0 <= res["calibration"]["metrics"]["log_loss"]["estimate"] < 1.0
 
 
 def test_report_without_calibration_has_one_figure(tmp_path, cancer, monkeypatch):
@@ -276,11 +277,11 @@ def test_write_failure_leaves_nothing(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- streaming
 def _flat(m, prefix=""):
-    """Every metric as (dotted name, value), without the bootstrap interval ends and notes."""
+    """Every metric as (dotted name, value), interval ends included."""
     for k, v in m.items():
         if isinstance(v, dict):
             yield from _flat(v, f"{prefix}{k}.")
-        elif k not in ("ci_low", "ci_high", "note"):
+        else:
             yield prefix + k, v
 
 
@@ -288,7 +289,7 @@ def _assert_same_metrics(streamed, memory):
     a, b = dict(_flat(streamed)), dict(_flat(memory))
     assert a.keys() == b.keys()
     for k in a:
-        assert a[k] == pytest.approx(b[k], rel=1e-10, abs=1e-10), k
+        assert a[k] == (b[k] if isinstance(b[k], str) else pytest.approx(b[k], rel=1e-10, abs=1e-10)), k
 
 
 @pytest.mark.parametrize(
@@ -315,16 +316,15 @@ def test_streaming_equals_in_memory(tmp_path, cancer, digits, case, calibrate):
     assert st["options"]["chunk_rows"] == 7 and mem["options"]["chunk_rows"] is None
     assert st["assumptions"]["input"] == mem["assumptions"]["input"]
     _assert_same_metrics(st["metrics"], mem["metrics"])
-    for k in ("ece_top_label", "ece_classwise"):
+    for k in ("accuracy", "log_loss", "brier", "ece_top_label", "ece_classwise"):
         e = st["metrics"][k]
-        assert e["ci_low"] is None and e["ci_high"] is None
-        assert e["note"] == "not computed in streaming mode: needs all predictions"
+        assert e["ci_low"] < e["ci_high"], k  # streamed intervals, equal to the in-memory ones above
     if calibrate:
         _assert_same_metrics(st["calibration"]["metrics"], mem["calibration"]["metrics"])
         assert st["calibration"]["params"] == mem["calibration"]["params"]
         assert st["calibration"]["n_calibration"] == mem["calibration"]["n_calibration"]
-    assert "no CI: streamed" in r.output
-    assert "no bootstrap intervals" in (tmp_path / "str" / "report.html").read_text()
+    assert "streamed in chunks of 7 rows" in r.output
+    assert "streamed in chunks of 7 rows" in (tmp_path / "str" / "report.html").read_text()
 
 
 def test_streaming_holds_one_chunk_at_a_time(tmp_path, digits, monkeypatch):
@@ -354,7 +354,7 @@ def test_streaming_is_automatic_for_large_csv(tmp_path, cancer, monkeypatch):
     monkeypatch.setattr(ev, "STREAM_BYTES", 0)
     ok(write_csv(tmp_path / "p.csv", P, y), "--label-column", "y", "--out", tmp_path / "o")
     res = load(tmp_path / "o")
-    assert res["options"]["chunk_rows"] == ev.DEFAULT_CHUNK_ROWS and res["metrics"]["ece_top_label"]["ci_low"] is None
+    assert res["options"]["chunk_rows"] == ev.DEFAULT_CHUNK_ROWS and res["metrics"]["ece_top_label"]["ci_low"] > 0
     assert any("streamed in chunks" in n for n in res["assumptions"]["notes"])
 
 
@@ -400,3 +400,24 @@ def test_streaming_later_chunk_contradicts_kind(tmp_path):
     )
     # forced logits never contradict; the same file in memory is detected as logits
     ok(f, "--label-column", "y", "--chunk-rows", 5, "--logits", "--out", tmp_path / "o")
+
+
+def test_score_intervals_match_the_row_bootstrap():
+    rng = np.random.default_rng(0)
+    P = rng.dirichlet(np.full(4, 0.5), 5_000)
+    y = (P.cumsum(1) > rng.random((5_000, 1))).argmax(1)
+    m = ev.compute_metrics(P, y, n_bins=15, n_resamples=1000, seed=0)
+    rows = {
+        "accuracy": lambda p, t: np.mean(p.argmax(1) == t),
+        "log_loss": lambda p, t: losslab.log_loss(p, t),
+        "brier": lambda p, t: losslab.brier_score(p, t),
+    }
+    for name, f in rows.items():
+        est, lo, hi = bootstrap_ci(f, P, y, n_resamples=1000, seed=1)
+        got = m[name]
+        assert got["estimate"] == pytest.approx(est, rel=1e-12), name
+        width = hi - lo
+        assert abs(got["ci_low"] - lo) < 0.08 * width and abs(got["ci_high"] - hi) < 0.08 * width, (name, got, lo, hi)
+    a = m["accuracy"]["estimate"]
+    wald = 1.96 * np.sqrt(a * (1 - a) / 5_000)
+    assert m["accuracy"]["ci_high"] - m["accuracy"]["ci_low"] == pytest.approx(2 * wald, rel=0.1)

@@ -24,7 +24,7 @@ Everything is read and computed in memory before anything is written; the output
 directory and then moved into place with :func:`os.replace`, so a failure leaves no
 partial output. CSV files larger than ``STREAM_BYTES`` (or any CSV, with ``chunk_rows`` /
 ``--chunk-rows``) are instead streamed in bounded memory: see :mod:`losslab.evaluation.streaming`
-(no bootstrap intervals; probabilities vs logits decided from the first chunk).
+(the same metrics and intervals; probabilities vs logits decided from the first chunk).
 """
 
 from __future__ import annotations
@@ -42,17 +42,11 @@ from .evaluation.calibrate import CALIBRATORS, calibrate, fit_calibrator
 from .evaluation.interpret import PROB_ROW_TOL as PROB_ROW_TOL
 from .evaluation.interpret import Interpretation as Interpretation
 from .evaluation.interpret import interpret
-from .evaluation.metrics import CONFIDENCE, compute_metrics
+from .evaluation.metrics import CONFIDENCE, MetricAccumulator, bootstrap_description, compute_metrics
 from .evaluation.reading import EvaluateError, Predictions, _labels, iter_csv_chunks, read_csv_header, read_predictions
 from .evaluation.report import METRIC_ROWS as METRIC_ROWS
 from .evaluation.report import metric_rows, render_html
-from .evaluation.streaming import (
-    BOOTSTRAP_NOTE,
-    DEFAULT_CHUNK_ROWS,
-    STREAM_BYTES,
-    ChunkInterpreter,
-    MetricAccumulator,
-)
+from .evaluation.streaming import DEFAULT_CHUNK_ROWS, STREAM_BYTES, ChunkInterpreter
 
 __all__ = ["CALIBRATORS", "EvaluateError", "Predictions", "evaluate", "read_predictions", "write_outputs"]
 # also re-exported for callers of the former single module: PROB_ROW_TOL, CONFIDENCE, Interpretation, interpret,
@@ -127,7 +121,7 @@ def _result(path, label_column, score_columns, one, interp, notes, metrics, opti
             "task": f"{task}, {C} classes",
             "layout": layout,
             "accuracy": "argmax of the probabilities (one column: p > 0.5)",
-            "notes": [*notes, brier_note],
+            "notes": [*notes, brier_note, bootstrap_description(options["n_resamples"], options["seed"])],
         },
         "options": {"binning": "uniform", "confidence": CONFIDENCE, **options},
         "metrics": metrics,
@@ -166,7 +160,7 @@ def evaluate(
     calibration_file: str | os.PathLike | None = None,
     n_bins: int = 15,
     seed: int = 0,
-    n_resamples: int = 200,
+    n_resamples: int = 1000,
     chunk_rows: int | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read, detect, compute. Returns ``(result, curves)``: the JSON-ready result and reliability curves.
@@ -237,12 +231,15 @@ def _evaluate_streaming(path: Path, label_column, mode, calibrate_method, calibr
                 fitted = fit_calibrator(calibrate_method, cal_interp, cal_pred.labels, n_bins=n_bins)
                 after = MetricAccumulator(n_bins)
             after.update(fitted.apply(interp), y)
-    notes = [*judge.notes, f"streamed in chunks of {chunk_rows} rows; bootstrap intervals {BOOTSTRAP_NOTE}"]
-    result = _result(path, label_column, names, one, interp, notes, before.result(), options)
+    n_resamples, seed = options["n_resamples"], options["seed"]
+    notes = [*judge.notes, f"streamed in chunks of {chunk_rows} rows"]
+    result = _result(path, label_column, names, one, interp, notes, before.result(n_resamples=n_resamples, seed=seed),
+                     options)  # fmt: skip
     curves: dict[str, Any] = {"before": before.top.reliability_curve()}
     if fitted is not None:
         result["assumptions"]["notes"].extend(fitted.notes)
-        result["calibration"] = _calibration_entry(calibrate_method, cal_pred, fitted.params, after.result())
+        after_metrics = after.result(n_resamples=n_resamples, seed=seed)
+        result["calibration"] = _calibration_entry(calibrate_method, cal_pred, fitted.params, after_metrics)
         curves["after"] = after.top.reliability_curve()
         curves["method"] = calibrate_method
     return result, curves

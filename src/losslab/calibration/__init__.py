@@ -1,16 +1,10 @@
 """Calibration: metrics (ECE, reliability, Brier decomposition, intervals, streaming) and calibrators."""
 
 from .binning import HistogramBinning, IsotonicCalibration
-from .metrics import (
-    BrierDecomposition,
-    CalibrationState,
-    ReliabilityCurve,
-    bootstrap_ci,
-    brier_decomposition,
-    ece,
-    reliability_curve,
-)
+from .bootstrap import bootstrap_ci
+from .metrics import BrierDecomposition, ReliabilityCurve, brier_decomposition, ece, reliability_curve
 from .scaling import DirichletCalibration, MatrixScaling, PlattScaling, TemperatureScaling, VectorScaling
+from .state import CalibrationState
 
 __all__ = [
     "BrierDecomposition",

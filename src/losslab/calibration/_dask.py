@@ -25,7 +25,7 @@ def any_dask(*arrays: Any) -> bool:
 
 
 def _block_state(probs: Any, target: Any, weight: Any, n_bins: int, kind: str) -> Any:
-    from .metrics import CalibrationState
+    from .state import CalibrationState
 
     return CalibrationState(n_bins, kind=kind).update(probs, target, weight)
 
@@ -35,7 +35,7 @@ def dask_state(probs: Any, target: Any, weight: Any, *, n_bins: int, kind: str, 
     import dask
     import dask.array as da
 
-    from .metrics import CalibrationState
+    from .state import CalibrationState
 
     if binning != "uniform":
         raise ValueError(

@@ -2,8 +2,8 @@
 
 Everything is computed from per-bin sums of weight, confidence and correctness
 (and, for the Brier decomposition, squared forecasts and forecast x outcome),
-so one-shot functions, bootstrap resamples and the mergeable
-:class:`CalibrationState` share one code path.
+so one-shot functions, bootstrap resamples (:mod:`.bootstrap`) and the mergeable
+:class:`~losslab.calibration.CalibrationState` (:mod:`.state`) share one code path.
 
 Bin conventions
 ---------------
@@ -32,7 +32,6 @@ merge, so an array larger than memory is never gathered.
 
 from __future__ import annotations
 
-import functools
 import numbers
 from dataclasses import dataclass
 from typing import Any
@@ -47,9 +46,7 @@ from ._dask import any_dask, dask_state
 
 __all__ = [
     "BrierDecomposition",
-    "CalibrationState",
     "ReliabilityCurve",
-    "bootstrap_ci",
     "brier_decomposition",
     "ece",
     "reliability_curve",
@@ -493,221 +490,3 @@ def brier_decomposition(probs: Any, target: Any, *, n_bins: int = 15, weight: An
     s = _sums(keys, tasks.w, tasks.conf, tasks.outcome, K * n_bins, brier=True).reshape(K, n_bins, 5)
     w = None if weight is None else np.asarray(weight)
     return _brier_from_sums(s, n_bins, float(brier_score(np.asarray(probs), np.asarray(target), weight=w)))
-
-
-# -------------------------------------------------------------- bootstrap
-def _resample_chunks(rng: np.random.Generator, n: int, n_resamples: int, width: int = 1):
-    """Bootstrap index draws (r, n), chunked to bound memory; the same stream for every path."""
-    chunk = max(1, min(n_resamples, (1 << 24) // max(1, n * width)))
-    done = 0
-    while done < n_resamples:
-        r = min(chunk, n_resamples - done)
-        yield rng.integers(0, n, size=(r, n))
-        done += r
-
-
-def _ece_options(metric) -> dict | None:
-    """Keyword options when ``metric`` is :func:`ece` (or a keyword-only partial of it)."""
-    if metric is ece:
-        return {}
-    if isinstance(metric, functools.partial) and metric.func is ece and not metric.args:
-        kw = dict(metric.keywords)
-        if "weight" in kw:
-            return None
-        return kw
-    return None
-
-
-def bootstrap_ci(
-    metric: Any,
-    probs: Any,
-    target: Any,
-    *,
-    n_resamples: int = 1000,
-    confidence: float = 0.95,
-    seed: int | None = 0,
-    weight: Any = None,
-    method: str = "percentile",
-) -> tuple[float, float, float]:
-    """Bootstrap confidence interval ``(estimate, low, high)`` of ``metric(probs, target)``.
-
-    Samples (with their weights) are drawn with replacement ``n`` at a time.
-    ``metric`` is any ``f(probs, target[, weight=])`` returning a number; for
-    :func:`ece` or ``functools.partial(ece, ...)`` with uniform bins the
-    resamples are computed together (bins assigned once, per-bin sums of every
-    resample from one ``bincount`` over flattened (resample, bin) keys) rather
-    than by ``n_resamples`` calls; the draws and so the result are the same
-    either way. Quantile bins depend on the data, so they take the loop.
-
-    method : ``"percentile"`` (quantiles of the resampled values) or ``"basic"``
-        (``2 * estimate - quantiles``, reversed).
-
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> p = rng.dirichlet(np.ones(3), size=500)
-    >>> y = rng.integers(0, 3, 500)
-    >>> est, lo, hi = bootstrap_ci(ece, p, y, n_resamples=100, seed=0)
-    >>> bool(lo <= est <= hi)
-    True
-    """
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral) or n_resamples < 1:
-        raise ValueError(f"`n_resamples` must be a positive integer; got {n_resamples!r}")
-    if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) or not 0.0 < confidence < 1.0:
-        raise ValueError(f"`confidence` must be in (0, 1); got {confidence!r}")
-    _check_choice("method", method, ("percentile", "basic"))
-    if not callable(metric):
-        raise TypeError(f"`metric` must be callable as metric(probs, target); got {type(metric).__name__}")
-    p, y = np.asarray(probs), np.asarray(target)
-    w = None if weight is None else np.asarray(weight)
-    rng = np.random.default_rng(seed)
-    estimate = float(metric(p, y) if w is None else metric(p, y, weight=w))
-    opts = _ece_options(metric)
-    if opts is not None and opts.get("binning", "uniform") == "uniform":
-        values = _bootstrap_ece(p, y, w, rng, n_resamples, **opts)
-    else:
-        values = np.empty(n_resamples)
-        i = 0
-        for idx in _resample_chunks(rng, p.shape[0], n_resamples):
-            for row in idx:
-                values[i] = metric(p[row], y[row]) if w is None else metric(p[row], y[row], weight=w[row])
-                i += 1
-    alpha = (1.0 - confidence) / 2.0
-    lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
-    if method == "basic":
-        lo, hi = 2.0 * estimate - hi, 2.0 * estimate - lo
-    return estimate, float(lo), float(hi)
-
-
-def _bootstrap_ece(p, y, w, rng, n_resamples, *, n_bins=15, binning="uniform", norm="l1", kind="top-label",
-                   debiased=False):  # fmt: skip
-    # Options were already validated by the call that produced the estimate.
-    tasks = _Tasks(p, y, w, kind)
-    _, keys = _binned(tasks, n_bins, binning)
-    n, T = keys.shape
-    TB = T * n_bins
-    wf = tasks.w[:, None] * tasks.conf
-    wo = tasks.w[:, None] * tasks.outcome
-    wt = np.broadcast_to(tasks.w[:, None], keys.shape)
-    out = []
-    for idx in _resample_chunks(rng, n, n_resamples, T):
-        r = idx.shape[0]
-        k = (keys[idx] + (np.arange(r) * TB)[:, None, None]).ravel()
-        s = np.stack([np.bincount(k, weights=a[idx].ravel(), minlength=r * TB) for a in (wt, wf, wo)], axis=-1)
-        s = s.reshape(r, T, n_bins, 3)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out.append(_ece_from_sums(s, norm, debiased))
-    return np.concatenate(out)
-
-
-# ------------------------------------------------------- streaming state
-class CalibrationState:
-    """Mergeable per-bin sums for streaming ECE / reliability curve / Brier decomposition.
-
-    Memory is O(n_bins x classes): for the ``kind`` tasks, sums of weight,
-    weight x confidence and weight x correctness per bin; for the one-vs-rest
-    Brier decomposition also weight x p_c^2 and weight x p_c x [y = c].
-    Uniform bins only: quantile edges depend on all the data, which a
-    streaming state does not keep.
-
-    >>> import numpy as np
-    >>> p, y = np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4], [0.2, 0.8]]), np.array([0, 1, 1, 1])
-    >>> a = CalibrationState(n_bins=5).update(p[:2], y[:2])
-    >>> b = CalibrationState(n_bins=5).update(p[2:], y[2:])
-    >>> bool(abs(a.merge(b).compute() - ece(p, y, n_bins=5)) < 1e-12)
-    True
-    """
-
-    def __init__(self, n_bins: int = 15, *, kind: str = "top-label", num_classes: int | None = None,
-                 binning: str = "uniform"):  # fmt: skip
-        self.n_bins = _check_n_bins(n_bins)
-        self.kind = _check_choice("kind", kind, KINDS)
-        if _check_choice("binning", binning, BINNINGS) == "quantile":
-            raise ValueError(
-                "`binning='quantile'` cannot be streamed: its edges are quantiles of all the data, which "
-                "CalibrationState does not keep. Use binning='uniform', or call ece(..., binning='quantile') "
-                "on the full arrays"
-            )
-        if num_classes is not None and (
-            isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 2
-        ):
-            raise ValueError(f"`num_classes` must be an integer >= 2 (2 for 1-d binary probs); got {num_classes!r}")
-        self.num_classes = None if num_classes is None else int(num_classes)
-        self._binary: bool | None = None
-        self._ece: np.ndarray | None = None
-        self._brier: np.ndarray | None = None
-
-    def _config(self):
-        return (self.n_bins, self.kind, self.num_classes, self._binary)
-
-    def update(self, probs: Any, target: Any, weight: Any = None) -> CalibrationState:
-        """Add a batch (in place); returns ``self``."""
-        tasks = _Tasks(probs, target, weight, self.kind)
-        if self.num_classes is not None and tasks.num_classes != self.num_classes:
-            raise ValueError(
-                f"`probs` has {tasks.num_classes} classes but this state was built for `num_classes`="
-                f"{self.num_classes}; every batch must have the same columns"
-            )
-        if self._binary is not None and tasks.binary != self._binary:
-            raise ValueError("`probs` must keep one layout across batches: all 1-d (binary) or all 2-d (n, C)")
-        self.num_classes, self._binary = tasks.num_classes, tasks.binary
-        B = self.n_bins
-        _, keys = _binned(tasks, B, "uniform")
-        e = _sums(keys, tasks.w, tasks.conf, tasks.outcome, keys.shape[1] * B).reshape(-1, B, 3)
-        bk = "binary" if tasks.binary else "classwise"
-        bt = tasks if bk == self.kind else _Tasks(probs, target, weight, bk)
-        _, bkeys = _binned(bt, B, "uniform")
-        b = _sums(bkeys, bt.w, bt.conf, bt.outcome, bkeys.shape[1] * B, brier=True).reshape(-1, B, 5)
-        self._ece = e if self._ece is None else self._ece + e
-        self._brier = b if self._brier is None else self._brier + b
-        return self
-
-    def merge(self, other: CalibrationState) -> CalibrationState:
-        """A new state holding both states' data (neither is changed)."""
-        if not isinstance(other, CalibrationState):
-            raise TypeError(f"`other` must be a CalibrationState; got {type(other).__name__}")
-        for name, a, b in (("n_bins", self.n_bins, other.n_bins), ("kind", self.kind, other.kind)):
-            if a != b:
-                raise ValueError(f"cannot merge states with different `{name}`: {a!r} and {b!r}")
-        new = CalibrationState(self.n_bins, kind=self.kind, num_classes=self.num_classes)
-        if self._ece is None or other._ece is None:
-            src = other if self._ece is None else self
-            new.num_classes = src.num_classes if src.num_classes is not None else other.num_classes
-            new._binary = src._binary
-            new._ece = None if src._ece is None else src._ece.copy()
-            new._brier = None if src._brier is None else src._brier.copy()
-            if self.num_classes is not None and other.num_classes is not None and self.num_classes != other.num_classes:
-                raise ValueError(
-                    f"cannot merge states with different `num_classes`: {self.num_classes} and {other.num_classes}"
-                )
-            return new
-        if self.num_classes != other.num_classes or self._binary != other._binary:
-            raise ValueError(
-                f"cannot merge states with different `num_classes`: {self.num_classes} "
-                f"({'1-d' if self._binary else '2-d'} probs) and {other.num_classes} "
-                f"({'1-d' if other._binary else '2-d'} probs)"
-            )
-        new._binary = self._binary
-        new._ece = self._ece + other._ece
-        new._brier = self._brier + other._brier
-        return new
-
-    def _need_data(self):
-        if self._ece is None or not float(self._ece[0, :, 0].sum()) > 0:
-            raise ValueError("this CalibrationState holds no data (or only zero weight); call update() first")
-
-    def compute(self, *, norm: str = "l1", debiased: bool = False) -> float:
-        """The :func:`ece` of everything added."""
-        _check_choice("norm", norm, NORMS)
-        if _check_bool("debiased", debiased) and norm != "l2":
-            raise ValueError(f"`debiased=True` applies only to norm='l2'; got norm={norm!r}")
-        self._need_data()
-        return float(_ece_from_sums(self._ece, norm, debiased))
-
-    def reliability_curve(self) -> ReliabilityCurve:
-        self._need_data()
-        return _curve(self._ece, _uniform_edges(self.n_bins), self.n_bins, "uniform", self.kind != "classwise")
-
-    def brier_decomposition(self) -> BrierDecomposition:
-        """The :func:`brier_decomposition` of everything added (``brier`` from the same sums)."""
-        self._need_data()
-        return _brier_from_sums(self._brier, self.n_bins)

@@ -11,8 +11,6 @@ from .metrics import CONFIDENCE
 
 def _fmt(x: Any) -> str:
     if isinstance(x, dict) and "estimate" in x:
-        if x["ci_low"] is None:  # streaming mode: no bootstrap interval
-            return f"{x['estimate']:.4f} [no CI: streamed]"
         return f"{x['estimate']:.4f} [{x['ci_low']:.4f}, {x['ci_high']:.4f}]"
     if isinstance(x, float):
         return f"{x:.4f}"
@@ -21,9 +19,9 @@ def _fmt(x: Any) -> str:
 
 METRIC_ROWS = [
     ("n", "samples"),
-    ("accuracy", "accuracy"),
-    ("log_loss", "log loss (NLL)"),
-    ("brier", "Brier score"),
+    ("accuracy", "accuracy [95% CI]"),
+    ("log_loss", "log loss (NLL) [95% CI]"),
+    ("brier", "Brier score [95% CI]"),
     ("brier_decomposition.reliability", "  Brier reliability"),
     ("brier_decomposition.resolution", "  Brier resolution"),
     ("brier_decomposition.uncertainty", "  Brier uncertainty"),
@@ -119,11 +117,8 @@ def render_html(result: dict[str, Any], curves: dict[str, Any]) -> str:
         f"<title>losslab evaluate: {e(result['predictions'])}</title><style>{_CSS}</style></head><body>"
         f"<h1>losslab evaluate: <code>{e(result['predictions'])}</code></h1>"
         f"<p>losslab {e(result['losslab_version'])}; {o['n_bins']} uniform bins; "
-        + (
-            f"{o['n_resamples']} bootstrap resamples (seed {o['seed']}), {int(CONFIDENCE * 100)}% percentile intervals."
-            if not o.get("chunk_rows")
-            else f"streamed in chunks of {o['chunk_rows']} rows: no bootstrap intervals (they need all predictions)."
-        )
+        + f"{o['n_resamples']} bootstrap resamples (seed {o['seed']}), {int(CONFIDENCE * 100)}% percentile intervals"
+        + (f"; streamed in chunks of {o['chunk_rows']} rows." if o.get("chunk_rows") else ".")
         + "</p>"
         f"<h2>Assumptions</h2>{assumptions}<h2>Metrics</h2>{table}{cal_html}<h2>Reliability</h2>{figs}"
         "</body></html>\n"
