@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,6 +53,24 @@ def write_csv(path, scores, y, label="y", names=None):
         w.writerow([*names, label])
         for row, t in zip(scores, y, strict=True):
             w.writerow([repr(float(v)) for v in row] + [int(t)])
+    return path
+
+
+def write_table(path, scores, y, label="y"):
+    """The same table as .csv, .parquet (score columns s0.. and ``label``) or .npy (label last)."""
+    path = Path(path)
+    scores = np.asarray(scores, dtype=np.float64)
+    scores = scores[:, None] if scores.ndim == 1 else scores
+    if path.suffix == ".csv":
+        return write_csv(path, scores, y, label)
+    if path.suffix == ".npy":
+        np.save(path, np.column_stack([scores, y]))
+        return path
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = {f"s{k}": scores[:, k] for k in range(scores.shape[1])} | {label: np.asarray(y, dtype=np.int64)}
+    pq.write_table(pa.table(cols), path, row_group_size=100)
     return path
 
 
@@ -327,26 +346,37 @@ def test_streaming_equals_in_memory(tmp_path, cancer, digits, case, calibrate):
     assert "streamed in chunks of 7 rows" in (tmp_path / "str" / "report.html").read_text()
 
 
-def test_streaming_holds_one_chunk_at_a_time(tmp_path, digits, monkeypatch):
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "npy"])
+def test_streaming_holds_one_chunk_at_a_time(tmp_path, digits, monkeypatch, fmt):
     z, y = digits["test"]
-    f = write_csv(tmp_path / "p.csv", z, y)
+    f = write_table(tmp_path / f"p.{fmt}", z, y)
     seen = []
-    real_chunks, real_update = ev.iter_csv_chunks, ev.MetricAccumulator.update
+    real_open, real_update = ev.open_source, ev.MetricAccumulator.update
 
-    def chunks(path, header, n):
-        for first, table in real_chunks(path, header, n):
-            seen.append((first, table.shape[0]))
-            yield first, table
+    def open_source(path, label_column):
+        src = real_open(path, label_column)
+        real_chunks = src.chunks
+
+        def chunks(n):
+            for first, table in real_chunks(n):
+                seen.append((first, table.shape[0]))
+                yield first, table
+
+        src.chunks = chunks
+        return src
 
     def update(self, P, labels):
         assert P.shape[0] <= 7 and labels.shape[0] <= 7
         return real_update(self, P, labels)
 
-    monkeypatch.setattr(ev, "iter_csv_chunks", chunks)
+    monkeypatch.setattr(ev, "open_source", open_source)
     monkeypatch.setattr(ev.MetricAccumulator, "update", update)
     ok(f, "--label-column", "y", "--out", tmp_path / "o", "--chunk-rows", 7)
     assert max(k for _, k in seen) == 7 and sum(k for _, k in seen) == len(y)
     assert [first for first, _ in seen] == list(range(1, len(y) + 1, 7))
+    monkeypatch.undo()
+    ok(f, "--label-column", "y", "--out", tmp_path / "whole")
+    _assert_same_metrics(load(tmp_path / "o")["metrics"], load(tmp_path / "whole")["metrics"])
 
 
 def test_streaming_is_automatic_for_large_csv(tmp_path, cancer, monkeypatch):
@@ -376,7 +406,9 @@ def test_streaming_bad_input_names_absolute_rows(tmp_path):
         tmp_path, _text(tmp_path, "e.csv", ""), "--label-column", "y", "--chunk-rows", 5
     )
     np.savez(tmp_path / "a.npz", scores=np.zeros(3), labels=np.zeros(3))
-    assert "--chunk-rows streams .csv files only" in _bad(tmp_path, tmp_path / "a.npz", "--chunk-rows", 5)
+    assert "a.npz: --chunk-rows streams .csv, .parquet, .npy files; .npz is read whole" in _bad(
+        tmp_path, tmp_path / "a.npz", "--chunk-rows", 5
+    )
 
 
 def test_streaming_later_chunk_contradicts_kind(tmp_path):
@@ -400,6 +432,72 @@ def test_streaming_later_chunk_contradicts_kind(tmp_path):
     )
     # forced logits never contradict; the same file in memory is detected as logits
     ok(f, "--label-column", "y", "--chunk-rows", 5, "--logits", "--out", tmp_path / "o")
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "npy"])
+def test_parquet_and_npy_equal_csv_in_memory_and_streamed(tmp_path, digits, monkeypatch, fmt):
+    (zc, yc), (zt, yt) = digits["cal"], digits["test"]
+    cal = ["--calibrate", "temperature", "--calibration-file", write_csv(tmp_path / "cal.csv", zc, yc)]
+    ok(write_csv(tmp_path / "p.csv", zt, yt), "--label-column", "y", "--out", tmp_path / "csv", *cal)
+    f = write_table(tmp_path / f"p.{fmt}", zt, yt)
+    ok(f, "--label-column", "y", "--out", tmp_path / "mem", *cal)
+    monkeypatch.setattr(ev, "STREAM_BYTES", 0)  # streamed automatically, as a file over 256 MiB would be
+    ok(f, "--label-column", "y", "--out", tmp_path / "str", *cal)
+    ref, mem, st = load(tmp_path / "csv"), load(tmp_path / "mem"), load(tmp_path / "str")
+    assert mem["options"]["chunk_rows"] is None and st["options"]["chunk_rows"] == ev.DEFAULT_CHUNK_ROWS
+    for res in (mem, st):
+        assert res["assumptions"]["input"] == "logits" and res["n_classes"] == 10
+        _assert_same_metrics(res["metrics"], ref["metrics"])
+        _assert_same_metrics(res["calibration"]["metrics"], ref["calibration"]["metrics"])
+    assert mem["label_column"] == st["label_column"] == ("y" if fmt == "parquet" else "label (last column)")
+
+
+def test_bad_parquet_names_file_row_and_column(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def write(name, **cols):
+        pq.write_table(pa.table(cols), tmp_path / name, row_group_size=4)
+        return tmp_path / name
+
+    p = np.linspace(0.1, 0.9, 10)
+    y = np.arange(10) % 2
+    f = write("ok.parquet", p=p, y=y)
+    assert "ok.parquet: label column 'label' not found; the columns are 'p', 'y'" in _bad(
+        tmp_path, f, "--label-column", "label"
+    )
+    f = write("s.parquet", p=[str(v) for v in p], y=y)
+    assert "s.parquet: column 'p' has type string; every column must be numeric" in _bad(
+        tmp_path, f, "--label-column", "y"
+    )
+    for args in ([], ["--chunk-rows", 3]):  # row 7 is in the second row group and the third chunk
+        f = write("n.parquet", p=pa.array([*p[:6], None, *p[7:]]), y=y)
+        assert "n.parquet: row 7, column 'p': missing value" in _bad(tmp_path, f, "--label-column", "y", *args)
+        f = write("i.parquet", p=[*p[:6], np.inf, *p[7:]], y=y)
+        assert "i.parquet: row 7, column 'p': inf is not finite" in _bad(tmp_path, f, "--label-column", "y", *args)
+        f = write("l.parquet", p=p, y=[*y[:6], 3, *y[7:]])
+        assert "l.parquet: row 7, column 'y': label 3 is outside the classes 0..1" in _bad(
+            tmp_path, f, "--label-column", "y", *args
+        )
+    f = write("e.parquet", p=pa.array([], pa.float64()), y=pa.array([], pa.int64()))
+    assert "e.parquet: no data rows" in _bad(tmp_path, f, "--label-column", "y")
+    (tmp_path / "cut.parquet").write_bytes((tmp_path / "ok.parquet").read_bytes()[:-40])
+    assert "cut.parquet: not a readable .parquet file" in _bad(
+        tmp_path, tmp_path / "cut.parquet", "--label-column", "y"
+    )
+
+
+def test_bad_npy_streamed_names_absolute_rows(tmp_path):
+    a = np.column_stack([np.linspace(0.1, 0.9, 12), np.arange(12) % 2])
+    a[9, 0] = np.nan
+    np.save(tmp_path / "n.npy", a)
+    msg = _bad(tmp_path, tmp_path / "n.npy", "--chunk-rows", 4)
+    assert "n.npy: row 10, column 'score_0': nan is not finite" in msg
+    a[9, 0], a[10, 1] = 0.5, 2.0
+    np.save(tmp_path / "l.npy", a)
+    assert "l.npy: row 11, column 'label (last column)': label 2 is outside the classes 0..1" in _bad(
+        tmp_path, tmp_path / "l.npy", "--chunk-rows", 4
+    )
 
 
 def test_score_intervals_match_the_row_bootstrap():

@@ -85,8 +85,8 @@ def losses(kind: str | None, as_json: bool) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap intervals.")
 @click.option("--n-resamples", type=click.IntRange(min=1), default=1000, show_default=True, help="Bootstrap resamples.")
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=None,
-              help="Stream a .csv file this many rows at a time (bounded memory, same metrics and intervals). "
-                   "Default: stream CSV files over 256 MiB.")  # fmt: skip
+              help="Stream a .csv, .parquet or .npy file this many rows at a time (bounded memory, same "
+                   "metrics and intervals). Default: stream such files over 256 MiB.")  # fmt: skip
 def evaluate(
     predictions, label_column, mode, calibrate, calibration_file, n_bins, out, seed, n_resamples, chunk_rows
 ) -> None:

@@ -22,8 +22,8 @@ CSV messages also give the file's line number).
 Everything is read and computed in memory before anything is written; the outputs
 (``metrics.json``, ``report.html``) are written to temporary files in the output
 directory and then moved into place with :func:`os.replace`, so a failure leaves no
-partial output. CSV files larger than ``STREAM_BYTES`` (or any CSV, with ``chunk_rows`` /
-``--chunk-rows``) are instead streamed in bounded memory: see :mod:`losslab.evaluation.streaming`
+partial output. .csv, .parquet and .npy files larger than ``STREAM_BYTES`` (or any of them, with
+``chunk_rows`` / ``--chunk-rows``) are instead streamed in bounded memory: see :mod:`losslab.evaluation.streaming`
 (the same metrics and intervals; probabilities vs logits decided from the first chunk).
 """
 
@@ -38,14 +38,16 @@ from typing import Any
 import numpy as np
 
 from .calibration import reliability_curve
+from .evaluation._checks import _labels
 from .evaluation.calibrate import CALIBRATORS, calibrate, fit_calibrator
 from .evaluation.interpret import PROB_ROW_TOL as PROB_ROW_TOL
 from .evaluation.interpret import Interpretation as Interpretation
 from .evaluation.interpret import interpret
 from .evaluation.metrics import CONFIDENCE, MetricAccumulator, bootstrap_description, compute_metrics
-from .evaluation.reading import EvaluateError, Predictions, _labels, iter_csv_chunks, read_csv_header, read_predictions
+from .evaluation.reading import EvaluateError, Predictions, read_predictions
 from .evaluation.report import METRIC_ROWS as METRIC_ROWS
 from .evaluation.report import metric_rows, render_html
+from .evaluation.sources import STREAMABLE, open_source
 from .evaluation.streaming import DEFAULT_CHUNK_ROWS, STREAM_BYTES, ChunkInterpreter
 
 __all__ = ["CALIBRATORS", "EvaluateError", "Predictions", "evaluate", "read_predictions", "write_outputs"]
@@ -178,10 +180,12 @@ def evaluate(
     if (calibrate_method is None) != (calibration_file is None):
         raise EvaluateError("--calibrate and --calibration-file go together: pass both (or neither)")
     path = Path(predictions)
-    is_csv = path.suffix.lower() == ".csv"
-    if chunk_rows is not None and not is_csv:
-        raise EvaluateError(f"{path.name}: --chunk-rows streams .csv files only; other formats are read whole")
-    if chunk_rows is None and is_csv and path.is_file() and path.stat().st_size > STREAM_BYTES:
+    ext = path.suffix.lower()
+    if chunk_rows is not None and ext not in STREAMABLE:
+        raise EvaluateError(
+            f"{path.name}: --chunk-rows streams {', '.join(STREAMABLE)} files; {ext or 'this file'} is read whole"
+        )
+    if chunk_rows is None and ext in STREAMABLE and path.is_file() and path.stat().st_size > STREAM_BYTES:
         chunk_rows = DEFAULT_CHUNK_ROWS
     options = {"n_bins": n_bins, "n_resamples": n_resamples, "seed": seed, "chunk_rows": chunk_rows}
     if chunk_rows is not None:
@@ -205,23 +209,20 @@ def evaluate(
 
 
 def _evaluate_streaming(path: Path, label_column, mode, calibrate_method, calibration_file, options):
-    """:func:`evaluate` of a CSV file read ``options["chunk_rows"]`` rows at a time (bounded memory)."""
-    if not path.is_file():
-        raise EvaluateError(f"{path}: no such file")
+    """:func:`evaluate` of a file read ``options["chunk_rows"]`` rows at a time (bounded memory)."""
     n_bins, chunk_rows = options["n_bins"], options["chunk_rows"]
-    header = read_csv_header(path, label_column)
-    j = header.index(label_column)
-    names = [h for k, h in enumerate(header) if k != j]
+    source = open_source(path, label_column)
+    j, names, label_name = source.label, source.score_columns, source.label_name
     one = len(names) == 1
     C = 2 if one else len(names)
     judge = ChunkInterpreter(path, mode, chunk_rows)
     before = MetricAccumulator(n_bins)
     after = fitted = cal_pred = None
     interp = None
-    for first_row, table in iter_csv_chunks(path, header, chunk_rows):
+    for first_row, table in source.chunks(chunk_rows):
         scores = np.delete(table, j, axis=1)
         scores = scores[:, 0] if one else scores
-        y = _labels(path, table[:, j], C, label_column, first_row)
+        y = _labels(path, table[:, j], C, label_name, first_row)
         interp = judge(scores, first_row)
         before.update(interp.probs, y)
         if calibrate_method is not None:
@@ -233,7 +234,7 @@ def _evaluate_streaming(path: Path, label_column, mode, calibrate_method, calibr
             after.update(fitted.apply(interp), y)
     n_resamples, seed = options["n_resamples"], options["seed"]
     notes = [*judge.notes, f"streamed in chunks of {chunk_rows} rows"]
-    result = _result(path, label_column, names, one, interp, notes, before.result(n_resamples=n_resamples, seed=seed),
+    result = _result(path, label_name, names, one, interp, notes, before.result(n_resamples=n_resamples, seed=seed),
                      options)  # fmt: skip
     curves: dict[str, Any] = {"before": before.top.reliability_curve()}
     if fitted is not None:

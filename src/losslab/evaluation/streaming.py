@@ -1,7 +1,7 @@
-"""Streaming ``losslab evaluate`` of CSV files larger than memory.
+"""Streaming ``losslab evaluate`` of files larger than memory (.csv, .parquet, .npy).
 
-The CSV is read ``chunk_rows`` rows at a time with the :mod:`csv` module; at most one
-chunk of rows (as strings, then as a float64 array) is held at once. Every chunk goes
+The file is read ``chunk_rows`` rows at a time through :mod:`losslab.evaluation.sources`;
+at most one chunk of rows is held at once. Every chunk goes
 to one :class:`losslab.evaluation.metrics.MetricAccumulator` (the
 same sums, bootstrap row groups included, that score a file read whole), so memory
 does not grow with the file and the numbers equal the in-memory ones to rounding.
@@ -26,7 +26,7 @@ from .._validation import row_sum_tolerance
 from .interpret import PROB_ROW_TOL, Interpretation, _prob_problem
 from .reading import EvaluateError
 
-STREAM_BYTES = 256 * 2**20  # CSV files larger than this are streamed when --chunk-rows is not given
+STREAM_BYTES = 256 * 2**20  # .csv/.parquet/.npy files larger than this are streamed without --chunk-rows
 DEFAULT_CHUNK_ROWS = 65_536
 
 
