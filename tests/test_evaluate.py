@@ -500,6 +500,39 @@ def test_bad_npy_streamed_names_absolute_rows(tmp_path):
     )
 
 
+@pytest.mark.parametrize("fmt, chunk_rows", [("csv", None), ("csv", 50), ("npy", 50), ("parquet", 50)])
+def test_progress_reports_rows_read(tmp_path, digits, fmt, chunk_rows):
+    z, y = digits["test"]
+    f = write_table(tmp_path / f"p.{fmt}", z, y)
+    calls = []
+    result, _ = ev.evaluate(f, label_column="y", n_resamples=5, chunk_rows=chunk_rows,
+                            progress=lambda done, expected: calls.append((done, expected)))  # fmt: skip
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and done[-1] == len(y) == result["metrics"]["n"]
+    assert all(d <= e for d, e in calls)
+    if chunk_rows:
+        assert done == [min(k, len(y)) for k in range(50, len(y) + 50, 50)]
+    if fmt != "csv":
+        assert {e for _, e in calls} == {len(y)}  # known up front
+    else:
+        assert abs(calls[0][1] - len(y)) <= 0.02 * len(y)  # estimated from the first MiB of lines
+
+
+def test_progress_bar_on_large_files(tmp_path, digits, monkeypatch):
+    z, y = digits["test"]
+    monkeypatch.setattr(ev, "LARGE_FILE_BYTES", 0)
+    seen = []
+    real = ev.evaluate
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("progress"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ev, "evaluate", spy)
+    ok(write_csv(tmp_path / "p.csv", z, y), "--label-column", "y", "--out", tmp_path / "o", "--chunk-rows", 100)
+    assert len(seen) == 1 and callable(seen[0])
+
+
 def test_score_intervals_match_the_row_bootstrap():
     rng = np.random.default_rng(0)
     P = rng.dirichlet(np.full(4, 0.5), 5_000)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -164,11 +165,13 @@ def evaluate(
     seed: int = 0,
     n_resamples: int = 1000,
     chunk_rows: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read, detect, compute. Returns ``(result, curves)``: the JSON-ready result and reliability curves.
 
     ``chunk_rows``: stream a CSV file ``chunk_rows`` rows at a time (see :mod:`losslab.evaluation.streaming`);
     None streams CSV files larger than ``STREAM_BYTES`` in chunks of ``DEFAULT_CHUNK_ROWS``.
+    ``progress(rows_read, rows_expected)`` is called as the rows are read (a progress bar).
 
     >>> import numpy as np, os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "p.npz")
@@ -189,8 +192,8 @@ def evaluate(
         chunk_rows = DEFAULT_CHUNK_ROWS
     options = {"n_bins": n_bins, "n_resamples": n_resamples, "seed": seed, "chunk_rows": chunk_rows}
     if chunk_rows is not None:
-        return _evaluate_streaming(path, label_column, mode, calibrate_method, calibration_file, options)
-    pred = read_predictions(predictions, label_column)
+        return _evaluate_streaming(path, label_column, mode, calibrate_method, calibration_file, options, progress)
+    pred = read_predictions(predictions, label_column, progress=progress)
     interp = interpret(pred, mode)
     one = pred.scores.ndim == 1
     metrics = compute_metrics(interp.probs, pred.labels, n_bins=n_bins, n_resamples=n_resamples, seed=seed)
@@ -208,11 +211,12 @@ def evaluate(
     return result, curves
 
 
-def _evaluate_streaming(path: Path, label_column, mode, calibrate_method, calibration_file, options):
+def _evaluate_streaming(path: Path, label_column, mode, calibrate_method, calibration_file, options, progress=None):
     """:func:`evaluate` of a file read ``options["chunk_rows"]`` rows at a time (bounded memory)."""
     n_bins, chunk_rows = options["n_bins"], options["chunk_rows"]
     source = open_source(path, label_column)
     j, names, label_name = source.label, source.score_columns, source.label_name
+    expected = source.estimated_rows() if progress is not None else 0
     one = len(names) == 1
     C = 2 if one else len(names)
     judge = ChunkInterpreter(path, mode, chunk_rows)
@@ -232,6 +236,9 @@ def _evaluate_streaming(path: Path, label_column, mode, calibrate_method, calibr
                 fitted = fit_calibrator(calibrate_method, cal_interp, cal_pred.labels, n_bins=n_bins)
                 after = MetricAccumulator(n_bins)
             after.update(fitted.apply(interp), y)
+        if progress is not None:
+            done = first_row - 1 + y.shape[0]
+            progress(done, max(expected, done))
     n_resamples, seed = options["n_resamples"], options["seed"]
     notes = [*judge.notes, f"streamed in chunks of {chunk_rows} rows"]
     result = _result(path, label_name, names, one, interp, notes, before.result(n_resamples=n_resamples, seed=seed),
@@ -263,8 +270,18 @@ def run(
     except OSError:
         large = False
     if large:
-        with err_console.status(f"reading and scoring {escape(str(predictions))} ..."):
-            result, curves = evaluate(predictions, **kwargs)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
+                   TimeElapsedColumn())  # fmt: skip
+        with Progress(*columns, console=err_console, transient=True) as bar:
+            task = bar.add_task(f"reading {escape(Path(predictions).name)}", total=None)
+
+            def progress(done: int, expected: int) -> None:
+                bar.update(task, completed=done, total=expected)
+
+            result, curves = evaluate(predictions, progress=progress, **kwargs)
+            bar.update(task, description="writing the report", total=result["metrics"]["n"])
             report = render_html(result, curves)
     else:
         result, curves = evaluate(predictions, **kwargs)

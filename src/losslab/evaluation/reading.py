@@ -8,6 +8,7 @@ names the file, the 1-based data row (CSV: also the file's line) and the column.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,8 +43,13 @@ class Predictions:
         return 2 if self.scores.ndim == 1 else self.scores.shape[1]
 
 
-def read_predictions(path: str | os.PathLike, label_column: str | None = None) -> Predictions:
+def read_predictions(
+    path: str | os.PathLike, label_column: str | None = None, *, progress: Callable[[int, int], None] | None = None
+) -> Predictions:
     """Read scores and labels from .csv, .npy, .npz or .parquet (see the module docstring).
+
+    ``progress(rows_read, rows_expected)`` is called as a .csv, .parquet or .npy file is read
+    (``rows_expected`` is an estimate for .csv).
 
     >>> import numpy as np, os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "p.npz")
@@ -57,7 +63,8 @@ def read_predictions(path: str | os.PathLike, label_column: str | None = None) -
     ext = path.suffix.lower()
     if ext in STREAMABLE:
         src = open_source(path, label_column)
-        table = src.read_all()
+        expected = src.estimated_rows() if progress is not None else 0
+        table = src.read_all(None if progress is None else lambda done: progress(done, max(expected, done)))
         names, label_name = src.score_columns, src.label_name
         scores, y = np.delete(table, src.label, axis=1), table[:, src.label]
     elif ext == ".npz":

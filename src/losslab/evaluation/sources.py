@@ -49,9 +49,27 @@ class Source:
     def score_columns(self) -> list[str]:
         return [h for k, h in enumerate(self.header) if k != self.label]
 
-    def read_all(self) -> np.ndarray:
-        """Every row as one float64 table (the chunks joined)."""
-        tables = [t for _, t in self.chunks(self.n_rows or CSV_CHUNK_ROWS)]
+    def estimated_rows(self) -> int:
+        """The number of data rows: exact for .parquet and .npy; for .csv, the file's size over the
+        mean length of the lines in its first MiB (for a progress bar)."""
+        if self.n_rows is not None:
+            return self.n_rows
+        with open(self.path, "rb") as fh:
+            head = fh.read(1 << 20)
+        lines = head.count(b"\n") + (not head.endswith(b"\n"))
+        if lines <= 1:
+            return 1
+        first = head.index(b"\n") + 1 if b"\n" in head else len(head)
+        per_line = (len(head) - first) / (lines - 1)
+        return max(1, round((self.path.stat().st_size - first) / per_line))
+
+    def read_all(self, on_chunk: Callable[[int], None] | None = None) -> np.ndarray:
+        """Every row as one float64 table (the chunks joined); ``on_chunk(rows_read)`` after each chunk."""
+        tables = []
+        for first, t in self.chunks(self.n_rows or CSV_CHUNK_ROWS):
+            tables.append(t)
+            if on_chunk is not None:
+                on_chunk(first - 1 + t.shape[0])
         return tables[0] if len(tables) == 1 else np.concatenate(tables)
 
 
