@@ -552,3 +552,20 @@ def test_score_intervals_match_the_row_bootstrap():
     a = m["accuracy"]["estimate"]
     wald = 1.96 * np.sqrt(a * (1 - a) / 5_000)
     assert m["accuracy"]["ci_high"] - m["accuracy"]["ci_low"] == pytest.approx(2 * wald, rel=0.1)
+
+
+def test_wide_files_stream_in_smaller_chunks_with_the_same_result(tmp_path, monkeypatch):
+    from losslab.evaluation import metrics as em
+    from losslab.evaluation.streaming import auto_chunk_rows
+
+    assert auto_chunk_rows(11) == ev.DEFAULT_CHUNK_ROWS and auto_chunk_rows(1001) == 1047
+    assert auto_chunk_rows(10**7) == 1024  # never fewer rows than the first-chunk detection needs
+    rng = np.random.default_rng(0)
+    z, y = rng.normal(0.0, 2.0, (3000, 300)), rng.integers(0, 300, 3000)
+    np.save(tmp_path / "w.npy", np.column_stack([z, y]))
+    whole = ev.compute_metrics(np.exp(z) / np.exp(z).sum(1, keepdims=True), y, n_bins=15, n_resamples=50, seed=0)
+    monkeypatch.setattr(ev, "STREAM_BYTES", 0)
+    monkeypatch.setattr(em, "UPDATE_ELEMENTS", 7 * 300)  # internal batches of 7 rows
+    result, _ = ev.evaluate(tmp_path / "w.npy", label_column=None, n_resamples=50)
+    assert result["options"]["chunk_rows"] == auto_chunk_rows(301) == 2**20 // 301  # 300 scores + the label
+    _assert_same_metrics(result["metrics"], whole)

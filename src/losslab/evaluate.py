@@ -49,7 +49,8 @@ from .evaluation.reading import EvaluateError, Predictions, read_predictions
 from .evaluation.report import METRIC_ROWS as METRIC_ROWS
 from .evaluation.report import metric_rows, render_html
 from .evaluation.sources import STREAMABLE, open_source
-from .evaluation.streaming import DEFAULT_CHUNK_ROWS, STREAM_BYTES, ChunkInterpreter
+from .evaluation.streaming import DEFAULT_CHUNK_ROWS as DEFAULT_CHUNK_ROWS
+from .evaluation.streaming import STREAM_BYTES, ChunkInterpreter, auto_chunk_rows
 
 __all__ = ["CALIBRATORS", "EvaluateError", "Predictions", "evaluate", "read_predictions", "write_outputs"]
 # also re-exported for callers of the former single module: PROB_ROW_TOL, CONFIDENCE, Interpretation, interpret,
@@ -170,7 +171,8 @@ def evaluate(
     """Read, detect, compute. Returns ``(result, curves)``: the JSON-ready result and reliability curves.
 
     ``chunk_rows``: stream a CSV file ``chunk_rows`` rows at a time (see :mod:`losslab.evaluation.streaming`);
-    None streams CSV files larger than ``STREAM_BYTES`` in chunks of ``DEFAULT_CHUNK_ROWS``.
+    None streams .csv/.parquet/.npy files larger than ``STREAM_BYTES`` in chunks of ``DEFAULT_CHUNK_ROWS`` rows
+    (fewer for files with many columns: :func:`~losslab.evaluation.streaming.auto_chunk_rows`).
     ``progress(rows_read, rows_expected)`` is called as the rows are read (a progress bar).
 
     >>> import numpy as np, os, tempfile
@@ -189,7 +191,7 @@ def evaluate(
             f"{path.name}: --chunk-rows streams {', '.join(STREAMABLE)} files; {ext or 'this file'} is read whole"
         )
     if chunk_rows is None and ext in STREAMABLE and path.is_file() and path.stat().st_size > STREAM_BYTES:
-        chunk_rows = DEFAULT_CHUNK_ROWS
+        chunk_rows = auto_chunk_rows(len(open_source(path, label_column).header))
     options = {"n_bins": n_bins, "n_resamples": n_resamples, "seed": seed, "chunk_rows": chunk_rows}
     if chunk_rows is not None:
         return _evaluate_streaming(path, label_column, mode, calibrate_method, calibration_file, options, progress)

@@ -26,6 +26,7 @@ from ..losses import brier_score, log_loss
 CONFIDENCE = 0.95
 BOOTSTRAP_GROUPS = 2048
 IN_MEMORY_CHUNK = 65_536  # rows per update when a whole array is scored: bounds the temporaries
+UPDATE_ELEMENTS = 1 << 21  # scores per internal batch of an update: (rows x classes) temporaries stay ~16 MiB
 
 _SCORES = ("accuracy", "log_loss", "brier")
 
@@ -45,6 +46,13 @@ class MetricAccumulator:
         self.classwise = CalibrationState(n_bins, kind="classwise", bootstrap_groups=groups)
 
     def update(self, P: np.ndarray, y: np.ndarray) -> None:
+        """Add rows (in file order). Wide inputs go in batches of ``UPDATE_ELEMENTS`` scores: the
+        classwise sums build several (rows x classes) temporaries."""
+        step = max(1, UPDATE_ELEMENTS // (1 if P.ndim == 1 else P.shape[1]))
+        for a in range(0, int(y.shape[0]), step):
+            self._update(P[a : a + step], y[a : a + step])
+
+    def _update(self, P: np.ndarray, y: np.ndarray) -> None:
         n = int(y.shape[0])
         pred = (P > 0.5).astype(np.int64) if P.ndim == 1 else np.argmax(P, axis=1)
         g = row_groups(self.rows, n, self.groups)

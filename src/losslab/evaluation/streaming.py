@@ -28,6 +28,14 @@ from .reading import EvaluateError
 
 STREAM_BYTES = 256 * 2**20  # .csv/.parquet/.npy files larger than this are streamed without --chunk-rows
 DEFAULT_CHUNK_ROWS = 65_536
+CHUNK_ELEMENTS = 1 << 20  # cells per automatic chunk: wide files (many classes) get fewer rows per chunk
+MIN_CHUNK_ROWS = 1_024  # enough rows for the first chunk to decide probabilities vs logits
+
+
+def auto_chunk_rows(n_columns: int) -> int:
+    """Rows per chunk when a large file is streamed without --chunk-rows: ``DEFAULT_CHUNK_ROWS``,
+    fewer for wide files so that a chunk and its temporaries stay ~8 MiB per array."""
+    return min(DEFAULT_CHUNK_ROWS, max(MIN_CHUNK_ROWS, CHUNK_ELEMENTS // max(1, n_columns)))
 
 
 class ChunkInterpreter:
