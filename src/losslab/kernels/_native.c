@@ -30,6 +30,22 @@ static int is_float64(const Py_buffer *b) {
                                              strcmp(b->format, "=d") == 0);
 }
 
+/* The (probs, target) buffers of the score kernels: float64 (n, C) and int64 (n,), C-contiguous.
+ * 0 on success; -1 with a Python exception set (the caller releases whatever was acquired). */
+static int get_scored(PyObject *op, PyObject *ot, Py_buffer *p, Py_buffer *t, const char *name) {
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT;
+    if (PyObject_GetBuffer(op, p, flags) < 0 || PyObject_GetBuffer(ot, t, flags) < 0) return -1;
+    if (p->ndim != 2 || !is_float64(p) || t->ndim != 1 || !is_int64(t)) {
+        PyErr_Format(PyExc_TypeError, "%s: expected float64 (n, C) and int64 (n,) buffers", name);
+        return -1;
+    }
+    if (t->shape[0] != p->shape[0] || p->shape[1] < 1) {
+        PyErr_Format(PyExc_ValueError, "%s: inconsistent shapes", name);
+        return -1;
+    }
+    return 0;
+}
+
 /* top_label_bins(probs, target, edges, counts, sum_conf, n_correct, tol) -> 0 (filled) or 1 (invalid input) */
 static PyObject *top_label_bins(PyObject *self, PyObject *args) {
     PyObject *op, *ot, *oe, *oc, *os, *ok;
@@ -109,19 +125,9 @@ static PyObject *sum_log_true(PyObject *self, PyObject *args) {
     double eps, tol;
     if (!PyArg_ParseTuple(args, "OOdd", &op, &ot, &eps, &tol)) return NULL;
     Py_buffer p = {0}, t = {0};
-    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT;
     PyObject *result = NULL;
-    if (PyObject_GetBuffer(op, &p, flags) < 0) goto done;
-    if (PyObject_GetBuffer(ot, &t, flags) < 0) goto done;
-    if (p.ndim != 2 || !is_float64(&p) || t.ndim != 1 || !is_int64(&t)) {
-        PyErr_SetString(PyExc_TypeError, "sum_log_true: expected float64 (n, C) and int64 (n,) buffers");
-        goto done;
-    }
+    if (get_scored(op, ot, &p, &t, "sum_log_true") < 0) goto done;
     Py_ssize_t n = p.shape[0], C = p.shape[1];
-    if (t.shape[0] != n || C < 1) {
-        PyErr_SetString(PyExc_ValueError, "sum_log_true: inconsistent shapes");
-        goto done;
-    }
     const double *P = (const double *)p.buf;
     const long long *Y = (const long long *)t.buf;
     int bad = 0;
@@ -160,19 +166,9 @@ static PyObject *sum_brier(PyObject *self, PyObject *args) {
     double tol;
     if (!PyArg_ParseTuple(args, "OOd", &op, &ot, &tol)) return NULL;
     Py_buffer p = {0}, t = {0};
-    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT;
     PyObject *result = NULL;
-    if (PyObject_GetBuffer(op, &p, flags) < 0) goto done;
-    if (PyObject_GetBuffer(ot, &t, flags) < 0) goto done;
-    if (p.ndim != 2 || !is_float64(&p) || t.ndim != 1 || !is_int64(&t)) {
-        PyErr_SetString(PyExc_TypeError, "sum_brier: expected float64 (n, C) and int64 (n,) buffers");
-        goto done;
-    }
+    if (get_scored(op, ot, &p, &t, "sum_brier") < 0) goto done;
     Py_ssize_t n = p.shape[0], C = p.shape[1];
-    if (t.shape[0] != n || C < 1) {
-        PyErr_SetString(PyExc_ValueError, "sum_brier: inconsistent shapes");
-        goto done;
-    }
     const double *P = (const double *)p.buf;
     const long long *Y = (const long long *)t.buf;
     int bad = 0;
