@@ -126,23 +126,6 @@ def test_log_loss_agrees_with_the_numpy_path(monkeypatch, reduction):
     assert fast == pytest.approx(slow, rel=1e-13)
 
 
-@needs_kernel
-def test_log_loss_invalid_input_falls_back_to_the_same_errors(monkeypatch):
-    import losslab
-
-    p = np.full((4, 3), 1 / 3)
-    y = np.array([0, 1, 2, 0])
-    for bad_p, bad_y in ((np.where(np.eye(4, 3) > 0, np.nan, p), y), (p * 1.1, y), (p, y + 1)):
-        assert kc.log_loss_sum(bad_p, bad_y, 1e-16, 1e-4) is None
-        with pytest.raises(ValueError) as fast:
-            losslab.log_loss(bad_p, bad_y)
-        monkeypatch.setattr(kc, "_native", None)
-        with pytest.raises(ValueError) as slow:
-            losslab.log_loss(bad_p, bad_y)
-        monkeypatch.undo()
-        assert str(fast.value) == str(slow.value)
-
-
 # ------------------------------------------------------------------ Brier score
 @needs_kernel
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
@@ -163,18 +146,28 @@ def test_brier_agrees_with_the_numpy_path(monkeypatch, reduction):
     assert fast == pytest.approx(slow, rel=1e-13)
 
 
+_P, _Y = np.full((4, 3), 1 / 3), np.array([0, 1, 2, 0])
+
+
 @needs_kernel
-def test_brier_invalid_input_falls_back_to_the_same_errors(monkeypatch):
+@pytest.mark.parametrize(
+    "score, kernel, bad_p, bad_y",
+    [
+        ("log_loss", lambda p, y: kc.log_loss_sum(p, y, 1e-16, 1e-4), np.where(np.eye(4, 3) > 0, np.nan, _P), _Y),
+        ("log_loss", lambda p, y: kc.log_loss_sum(p, y, 1e-16, 1e-4), _P * 1.1, _Y),
+        ("log_loss", lambda p, y: kc.log_loss_sum(p, y, 1e-16, 1e-4), _P, _Y + 1),
+        ("brier_score", lambda p, y: kc.brier_sum(p, y, 1e-4), np.where(np.eye(4, 3) > 0, -0.1, _P), _Y),
+        ("brier_score", lambda p, y: kc.brier_sum(p, y, 1e-4), _P * 0.9, _Y),
+        ("brier_score", lambda p, y: kc.brier_sum(p, y, 1e-4), _P, _Y - 1),
+    ],
+)
+def test_invalid_input_falls_back_to_the_same_errors(monkeypatch, score, kernel, bad_p, bad_y):
     import losslab
 
-    p = np.full((4, 3), 1 / 3)
-    y = np.array([0, 1, 2, 0])
-    for bad_p, bad_y in ((np.where(np.eye(4, 3) > 0, -0.1, p), y), (p * 0.9, y), (p, y - 1)):
-        assert kc.brier_sum(bad_p, bad_y, 1e-4) is None
-        with pytest.raises(ValueError) as fast:
-            losslab.brier_score(bad_p, bad_y)
-        monkeypatch.setattr(kc, "_native", None)
-        with pytest.raises(ValueError) as slow:
-            losslab.brier_score(bad_p, bad_y)
-        monkeypatch.undo()
-        assert str(fast.value) == str(slow.value)
+    assert kernel(bad_p, bad_y) is None
+    with pytest.raises(ValueError) as fast:
+        getattr(losslab, score)(bad_p, bad_y)
+    monkeypatch.setattr(kc, "_native", None)
+    with pytest.raises(ValueError) as slow:
+        getattr(losslab, score)(bad_p, bad_y)
+    assert str(fast.value) == str(slow.value)
