@@ -136,13 +136,17 @@ def case_cross_entropy(quick: bool) -> Case:
     return Case(f"cross_entropy fwd+bwd {n}x{c} float32", 2 * z.nbytes, impls)
 
 
+def _probs_and_labels(quick: bool):
+    """The scoring cases' input: (n, C) Dirichlet probabilities and uniform labels, 1,000,000 x 10."""
+    n, c = (100_000, 10) if quick else (1_000_000, 10)
+    rng = np.random.default_rng(0)
+    return n, c, rng.dirichlet(np.ones(c), size=n), rng.integers(0, c, n)
+
+
 def case_log_loss(quick: bool) -> Case:
     from sklearn.metrics import log_loss as sk_log_loss
 
-    n, c = (100_000, 10) if quick else (1_000_000, 10)
-    rng = np.random.default_rng(0)
-    p = rng.dirichlet(np.ones(c), size=n)
-    y = rng.integers(0, c, n)
+    n, c, p, y = _probs_and_labels(quick)
     labels = np.arange(c)
     ours, ref = losslab.log_loss(p, y), sk_log_loss(y, p, labels=labels)
     assert abs(float(ours) - ref) < 1e-12 * ref
@@ -156,10 +160,7 @@ def case_log_loss(quick: bool) -> Case:
 def case_brier(quick: bool) -> Case:
     from sklearn.metrics import brier_score_loss
 
-    n, c = (100_000, 10) if quick else (1_000_000, 10)
-    rng = np.random.default_rng(0)
-    p = rng.dirichlet(np.ones(c), size=n)
-    y = rng.integers(0, c, n)
+    n, c, p, y = _probs_and_labels(quick)
     labels = np.arange(c)
     # multiclass Brier: sum over classes, mean over samples (scale_by_half=False is that form in sklearn)
     ours, ref = losslab.brier_score(p, y), brier_score_loss(y, p, labels=labels, scale_by_half=False)
@@ -178,10 +179,7 @@ def case_ece(quick: bool) -> Case:
     from losslab.calibration import ece
 
     # scikit-learn has no ECE (calibration_curve is binary-only, bins (lo, hi]), so it is not timed.
-    n, c = (100_000, 10) if quick else (1_000_000, 10)
-    rng = np.random.default_rng(0)
-    p = rng.dirichlet(np.ones(c), size=n)
-    y = rng.integers(0, c, n)
+    n, c, p, y = _probs_and_labels(quick)
     pt, yt = torch.from_numpy(p), torch.from_numpy(y)
     metric = MulticlassCalibrationError(num_classes=c, n_bins=15, norm="l1")
 
