@@ -257,3 +257,20 @@ def test_fast_path_rejects_like_the_general_path():
         losslab.calibration.ece(bad, y)
     with pytest.raises(ValueError, match=r"`target`"):
         losslab.calibration.ece(p, np.where(np.arange(5000) == 99, 4, y))
+
+
+@pytest.mark.parametrize("kind", ["top-label", "classwise"])
+def test_state_without_brier_sums_gives_the_same_ece(kind):
+    p, y = data(300, 4)
+    w = np.random.default_rng(1).random(300)
+    full = CalibrationState(10, kind=kind).update(p, y, w)
+    lean = CalibrationState(10, kind=kind, brier=False).update(p[:100], y[:100], w[:100])
+    lean = lean.merge(CalibrationState(10, kind=kind, brier=False).update(p[100:], y[100:], w[100:]))
+    assert lean.compute() == pytest.approx(full.compute(), rel=1e-12)
+    assert full.compute() == pytest.approx(ece(p, y, n_bins=10, kind=kind, weight=w), rel=1e-12)
+    with pytest.raises(ValueError, match=r"built with brier=False and keeps no Brier sums"):
+        lean.brier_decomposition()
+    with pytest.raises(ValueError, match=r"cannot merge states with different `brier`: True and False"):
+        full.merge(lean)
+    with pytest.raises(TypeError, match=r"`brier` must be True or False; got 'no'"):
+        CalibrationState(brier="no")

@@ -48,6 +48,10 @@ class CalibrationState:
     than 32 MiB (with many classes a classwise state keeps fewer groups, at
     least 64; :attr:`groups` says how many).
 
+    ``brier=False`` skips the Brier decomposition's sums (one pass over the
+    one-vs-rest tasks per update) when another state keeps them; a classwise or
+    binary state gets its ECE sums from them at no extra cost.
+
     >>> import numpy as np
     >>> from losslab.calibration import ece
     >>> p, y = np.array([[0.9, 0.1], [0.3, 0.7], [0.6, 0.4], [0.2, 0.8]]), np.array([0, 1, 1, 1])
@@ -58,7 +62,7 @@ class CalibrationState:
     """
 
     def __init__(self, n_bins: int = 15, *, kind: str = "top-label", num_classes: int | None = None,
-                 binning: str = "uniform", bootstrap_groups: int | None = None):  # fmt: skip
+                 binning: str = "uniform", bootstrap_groups: int | None = None, brier: bool = True):  # fmt: skip
         self.n_bins = _check_n_bins(n_bins)
         self.kind = _check_choice("kind", kind, KINDS)
         if _check_choice("binning", binning, BINNINGS) == "quantile":
@@ -79,6 +83,7 @@ class CalibrationState:
             raise ValueError(f"`bootstrap_groups` must be None or an integer >= 2; got {bootstrap_groups!r}")
         self.num_classes = None if num_classes is None else int(num_classes)
         self.bootstrap_groups = None if bootstrap_groups is None else int(bootstrap_groups)
+        self.brier = _check_bool("brier", brier)
         self.groups: int | None = None  # groups kept: bootstrap_groups within the memory budget
         self.rows = 0  # rows added so far: the absolute index of the next batch's first row
         self._binary: bool | None = None
@@ -87,9 +92,8 @@ class CalibrationState:
         self._brier: np.ndarray | None = None  # (K, B, 5)
 
     def _fresh(self) -> CalibrationState:
-        return CalibrationState(
-            self.n_bins, kind=self.kind, num_classes=self.num_classes, bootstrap_groups=self.bootstrap_groups
-        )
+        return CalibrationState(self.n_bins, kind=self.kind, num_classes=self.num_classes,
+                                bootstrap_groups=self.bootstrap_groups, brier=self.brier)  # fmt: skip
 
     def update(self, probs: Any, target: Any, weight: Any = None, *, first_row: int | None = None) -> CalibrationState:
         """Add a batch (in place); returns ``self``.
@@ -115,22 +119,32 @@ class CalibrationState:
         _, keys = _binned(tasks, B, "uniform")
         n, T = keys.shape
         start = self.rows if first_row is None else int(first_row)
+        b = shared = None
+        if self.brier:
+            bk = "binary" if tasks.binary else "classwise"
+            if bk == self.kind:  # the ECE's tasks are the decomposition's: reuse their bins
+                bt, bkeys = tasks, keys
+            else:
+                bt = _Tasks(probs, target, weight, bk)
+                _, bkeys = _binned(bt, B, "uniform")
+            b = _sums(bkeys, bt.w, bt.conf, bt.outcome, bkeys.shape[1] * B, brier=True).reshape(-1, B, 5)
+            shared = b if bt is tasks else None
         if self.bootstrap_groups is None:
-            e = _sums(keys, tasks.w, tasks.conf, tasks.outcome, T * B).reshape(T, B, 3)
+            if shared is not None:  # the Brier sums of the same tasks begin with the ECE's three
+                e = shared[..., :3].copy()
+            else:
+                e = _sums(keys, tasks.w, tasks.conf, tasks.outcome, T * B).reshape(T, B, 3)
         else:
             if self.groups is None:
                 self.groups = min(self.bootstrap_groups, max(MIN_GROUPS, GROUP_SUMS_BUDGET // (T * B * 3)))
             G = self.groups
-            keys += (row_groups(start, n, G) * (T * B))[:, None]
+            keys += (row_groups(start, n, G) * (T * B))[:, None]  # after the Brier sums used these keys
             eg = _sums(keys, tasks.w, tasks.conf, tasks.outcome, G * T * B).reshape(G, T, B, 3)
             self._ece_groups = eg if self._ece_groups is None else self._ece_groups + eg
             e = eg.sum(axis=0)
-        bk = "binary" if tasks.binary else "classwise"
-        bt = tasks if bk == self.kind else _Tasks(probs, target, weight, bk)
-        _, bkeys = _binned(bt, B, "uniform")
-        b = _sums(bkeys, bt.w, bt.conf, bt.outcome, bkeys.shape[1] * B, brier=True).reshape(-1, B, 5)
         self._ece = e if self._ece is None else self._ece + e
-        self._brier = b if self._brier is None else self._brier + b
+        if b is not None:
+            self._brier = b if self._brier is None else self._brier + b
         self.rows = max(self.rows, start + n)
         return self
 
@@ -148,6 +162,7 @@ class CalibrationState:
             ("n_bins", self.n_bins, other.n_bins),
             ("kind", self.kind, other.kind),
             ("bootstrap_groups", self.bootstrap_groups, other.bootstrap_groups),
+            ("brier", self.brier, other.brier),
         ):
             if a != b:
                 raise ValueError(f"cannot merge states with different `{name}`: {a!r} and {b!r}")
@@ -173,7 +188,7 @@ class CalibrationState:
             )
         new._binary, new.groups = self._binary, self.groups
         new._ece = self._ece + other._ece
-        new._brier = self._brier + other._brier
+        new._brier = None if self._brier is None else self._brier + other._brier
         if self._ece_groups is not None:
             new._ece_groups = self._ece_groups + other._ece_groups
         return new
@@ -239,4 +254,6 @@ class CalibrationState:
     def brier_decomposition(self) -> BrierDecomposition:
         """The :func:`~losslab.calibration.brier_decomposition` of everything added (``brier`` from the same sums)."""
         self._need_data()
+        if self._brier is None:
+            raise ValueError("this CalibrationState was built with brier=False and keeps no Brier sums")
         return _brier_from_sums(self._brier, self.n_bins)

@@ -25,7 +25,6 @@ from ..losses import brier_score, log_loss
 
 CONFIDENCE = 0.95
 BOOTSTRAP_GROUPS = 2048
-IN_MEMORY_CHUNK = 65_536  # rows per update when a whole array is scored: bounds the temporaries
 UPDATE_ELEMENTS = 1 << 21  # scores per internal batch of an update: (rows x classes) temporaries stay ~16 MiB
 
 _SCORES = ("accuracy", "log_loss", "brier")
@@ -42,7 +41,7 @@ class MetricAccumulator:
         self.n_bins, self.groups = n_bins, groups
         self.rows = 0
         self._g = np.zeros((groups, 1 + len(_SCORES)))  # per group: rows, correct, log loss sum, Brier sum
-        self.top = CalibrationState(n_bins, kind="top-label", bootstrap_groups=groups)
+        self.top = CalibrationState(n_bins, kind="top-label", bootstrap_groups=groups, brier=False)
         self.classwise = CalibrationState(n_bins, kind="classwise", bootstrap_groups=groups)
 
     def update(self, P: np.ndarray, y: np.ndarray) -> None:
@@ -77,7 +76,7 @@ class MetricAccumulator:
     def result(self, *, n_resamples: int, seed: int) -> dict[str, Any]:
         if self.rows == 0:
             raise ValueError("no rows were added")
-        d = self.top.brier_decomposition()
+        d = self.classwise.brier_decomposition()  # one-vs-rest: the classwise state keeps the sums
         out: dict[str, Any] = {"n": self.rows, **self._score_intervals(n_resamples, seed)}
         out["brier_decomposition"] = {
             k: float(getattr(d, k))
@@ -99,8 +98,7 @@ class MetricAccumulator:
 def compute_metrics(P: np.ndarray, y: np.ndarray, *, n_bins: int, n_resamples: int, seed: int) -> dict[str, Any]:
     """Every metric of probabilities ``P`` ((n,) of class 1, or (n, C)) against labels ``y``."""
     acc = MetricAccumulator(n_bins)
-    for a in range(0, y.shape[0], IN_MEMORY_CHUNK):
-        acc.update(P[a : a + IN_MEMORY_CHUNK], y[a : a + IN_MEMORY_CHUNK])
+    acc.update(P, y)  # in batches of UPDATE_ELEMENTS scores
     return acc.result(n_resamples=n_resamples, seed=seed)
 
 
