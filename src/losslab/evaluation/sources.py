@@ -59,7 +59,7 @@ class Source:
         lines = head.count(b"\n") + (not head.endswith(b"\n"))
         if lines <= 1:
             return 1
-        first = head.index(b"\n") + 1 if b"\n" in head else len(head)
+        first = head.index(b"\n") + 1  # the header line
         per_line = (len(head) - first) / (lines - 1)
         return max(1, round((self.path.stat().st_size - first) / per_line))
 
@@ -92,7 +92,7 @@ def open_source(path: str | Path, label_column: str | None) -> Source:
 
 # ------------------------------------------------------------------- csv
 def read_csv_header(path: Path, label_column: str | None) -> list[str]:
-    """The checked header of a CSV file (same messages as the in-memory reader)."""
+    """The checked header of a CSV file (stripped names; the label column must be one of them)."""
     with open(path, newline="", encoding="utf-8-sig") as fh:
         header = next(csv.reader(fh), None)
     if header is None or not any(h.strip() for h in header):
@@ -103,7 +103,7 @@ def read_csv_header(path: Path, label_column: str | None) -> list[str]:
 
 
 def _to_array(path: Path, rows: list[list[str]], lines: list[int], first_row: int, header: list[str]) -> np.ndarray:
-    """Rows of cells -> float64 (k, ncol); a bad cell is reported as the in-memory reader does."""
+    """Rows of cells -> float64 (k, ncol); the first bad cell is reported with its row, line and column."""
     try:
         a = np.array(rows, dtype=np.float64)
         if np.isfinite(a).all():
