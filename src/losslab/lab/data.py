@@ -1,44 +1,55 @@
-"""The lab's data layer: IDX files (MNIST, Fashion-MNIST) and scikit-learn's bundled datasets.
+"""The lab's data layer: scikit-learn's bundled datasets, MNIST-1D, and IDX folders (MNIST, Fashion-MNIST, KMNIST).
 
-Nothing here downloads. MNIST-style data is read from a directory the user
-filled (``--data-dir DIR``), with the published MD5 checksums verified for the
-``.gz`` files; the bundled datasets ship with scikit-learn.
+Nothing here downloads. The bundled datasets ship with scikit-learn; MNIST-1D
+is generated on this machine by the ``mnist1d`` package from its templates,
+with its published parameters and seed, and cached on disk; MNIST-style data
+are read from a directory the user filled (``--data-dir DIR``, see
+:mod:`losslab.lab.idx`), whose checksums are compared and recorded in
+:attr:`Dataset.provenance`, never used to refuse a valid file.
 
 Every loader returns a :class:`Dataset`: X float32, y int64 (classification)
-or float32 (regression), a fixed train/test split.
+or float32 (regression), a train/test split. ``seed`` resamples the stratified
+split of the bundled datasets and of MNIST-1D; the IDX datasets keep their
+official test set, which published comparisons use.
+
+References
+----------
+- Greydanus, S. & Kobak, D. (2024). Scaling down deep learning with MNIST-1D.
+  ICML 2024 (arXiv:2011.14439). 4000 train / 1000 test sequences of 40
+  features, 10 classes; published test accuracies: logistic regression 32%,
+  MLP 68%, CNN 94% (a GRU 91%), so it separates linear, fully connected and
+  convolutional models as MNIST no longer does.
+- LeCun, Y., Bottou, L., Bengio, Y. & Haffner, P. (1998). Gradient-based
+  learning applied to document recognition (MNIST).
+- Xiao, H., Rasul, K. & Vollgraf, R. (2017). Fashion-MNIST. arXiv:1708.07747.
+- Clanuwat, T. et al. (2018). Deep learning for classical Japanese literature
+  (KMNIST). arXiv:1812.01718.
 """
 
 from __future__ import annotations
 
-import gzip
+import copy
+import functools
 import hashlib
+import io
+import json
 import logging
 import math
 import os
-import zlib
+import random
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from .._validation import check_open_unit
+from .context import atomic_write
+from .idx import IDX_DATASETS, IDX_DTYPES, KNOWN_FILES, md5sum, read_idx, read_idx_folder, verify_checksum
 
 logger = logging.getLogger(__name__)
-
-# ------------------------------------------------------------------ IDX format
-#: IDX type code (third magic byte) -> big-endian NumPy dtype.
-IDX_DTYPES: dict[int, np.dtype] = {
-    0x08: np.dtype(">u1"),
-    0x09: np.dtype(">i1"),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
-
-_GZIP_MAGIC = b"\x1f\x8b"
-
 
 __all__ = [
     "BUNDLED",
@@ -46,143 +57,36 @@ __all__ = [
     "IDX_DATASETS",
     "IDX_DTYPES",
     "KNOWN_FILES",
+    "MNIST1D_ARGS",
     "Dataset",
+    "cache_dir",
+    "check_dataset",
     "load_bundled",
     "load_dataset",
     "load_idx_dataset",
+    "load_mnist1d",
     "md5sum",
     "read_idx",
+    "train_val_split",
     "verify_checksum",
 ]
-
-
-def _read_bytes(path: Path) -> bytes:
-    """The file's content, gunzipped when it starts with the gzip magic bytes."""
-    raw = path.read_bytes()
-    if raw[:2] != _GZIP_MAGIC:
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise ValueError(
-            f"{str(path)!r} starts like a gzip file but does not decompress ({exc}); "
-            f"the download is probably incomplete: re-download it"
-        ) from exc
-
-
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an IDX file (plain or gzip-compressed) into an array of its shape and type.
-
-    The magic number is two zero bytes, a type code (0x08 uint8, 0x09 int8,
-    0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64) and the number of
-    dimensions; then one big-endian uint32 per dimension, then the data,
-    big-endian, in C order. Compression is detected from the content, not the
-    file name. The result is in native byte order and writable.
-
-    >>> import os, struct, tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "tiny-idx1-ubyte")
-    >>> with open(path, "wb") as f:
-    ...     _ = f.write(bytes([0, 0, 0x08, 1]) + struct.pack(">I", 3) + bytes([7, 8, 9]))
-    >>> read_idx(path).tolist()
-    [7, 8, 9]
-    """
-    path = Path(path)
-    buf = _read_bytes(path)
-    head = buf[:4]
-    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in IDX_DTYPES:
-        codes = ", ".join(f"0x{c:02X}" for c in IDX_DTYPES)
-        raise ValueError(
-            f"{str(path)!r} is not an IDX file: its magic bytes are {head.hex(' ') or '(empty file)'}; "
-            f"an IDX file starts with 00 00, a type code ({codes}) and the number of dimensions. "
-            f"Check that the path names an MNIST-style IDX file"
-        )
-    dtype = IDX_DTYPES[head[2]]
-    ndim = head[3]
-    header_len = 4 + 4 * ndim
-    if len(buf) < header_len:
-        raise ValueError(
-            f"{str(path)!r} is truncated: its header declares {ndim} dimensions and needs {header_len} bytes; "
-            f"got {len(buf)} bytes in all: re-download the file"
-        )
-    shape = tuple(int(d) for d in np.frombuffer(buf, dtype=">u4", count=ndim, offset=4))
-    expected = math.prod(shape) * dtype.itemsize
-    actual = len(buf) - header_len
-    if actual != expected:
-        what = "truncated" if actual < expected else "longer than its header says"
-        raise ValueError(
-            f"{str(path)!r} is {what}: shape {shape} of {dtype.newbyteorder('=').name} needs {expected} data bytes; "
-            f"got {actual}: re-download the file"
-        )
-    data = np.frombuffer(buf, dtype=dtype, offset=header_len).reshape(shape)
-    return data.astype(dtype.newbyteorder("="))  # native order, a writable copy
-
-
-# ------------------------------------------------------------------ checksums
-_IDX_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-
-#: Published MD5 checksums of the official ``.gz`` files (as listed in torchvision's datasets/mnist.py).
-KNOWN_FILES: dict[str, dict[str, str]] = {
-    "mnist": {
-        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
-    },
-    "fashion-mnist": {
-        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
-    },
-}
-
-IDX_DATASETS = tuple(KNOWN_FILES)
-
-
-def md5sum(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
-    """Hex MD5 digest of a file, read in chunks.
-
-    >>> import os, tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "empty")
-    >>> open(path, "wb").close()
-    >>> md5sum(path)
-    'd41d8cd98f00b204e9800998ecf8427e'
-    """
-    h = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        while chunk := f.read(chunk_size):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def verify_checksum(path: str | os.PathLike[str], expected_md5: str) -> None:
-    """Raise ValueError when the file's MD5 differs from ``expected_md5``.
-
-    >>> import os, tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "empty")
-    >>> open(path, "wb").close()
-    >>> verify_checksum(path, "d41d8cd98f00b204e9800998ecf8427e")  # silent when it matches
-    """
-    actual = md5sum(path)
-    if actual != expected_md5.strip().lower():
-        raise ValueError(
-            f"checksum mismatch for {str(path)!r}: expected MD5 {expected_md5}, got {actual}; "
-            f"the file is corrupt or not the official one: delete it and re-download it"
-        )
 
 
 # ------------------------------------------------------------------ datasets
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """A dataset with a fixed train/test split.
+    """A dataset with a train/test split.
 
     X is float32 of shape (n, d); y is int64 class indices in
     ``[0, n_classes)`` for classification, float32 for regression
-    (``n_classes`` is None then).
+    (``n_classes`` is None then). ``provenance`` says where the data came
+    from: a small dict with at least ``source`` and ``status`` (for IDX
+    folders also ``md5`` per file and the files that ``differ`` from the
+    official ones).
 
     >>> d = load_bundled("iris")
-    >>> d.task, d.n_classes, d.X_train.shape[1]
-    ('classification', 3, 4)
+    >>> d.task, d.n_classes, d.X_train.shape[1], d.provenance["status"]
+    ('classification', 3, 4, 'bundled')
     """
 
     name: str
@@ -193,6 +97,7 @@ class Dataset:
     y_test: np.ndarray
     n_classes: int | None
     feature_names: tuple[str, ...] | None
+    provenance: dict[str, Any] | None = None
 
     @property
     def n_features(self) -> int:
@@ -205,30 +110,27 @@ def _check_name(name: Any, choices: tuple[str, ...]) -> str:
     return name
 
 
-def _find_idx_files(data_dir: Path) -> dict[str, Path]:
-    found: dict[str, Path] = {}
-    for stem in _IDX_STEMS:
-        for candidate in (data_dir / f"{stem}.gz", data_dir / stem):
-            if candidate.is_file():
-                found[stem] = candidate
-                break
-    missing = [s for s in _IDX_STEMS if s not in found]
-    if missing:
-        where = str(data_dir) + ("" if data_dir.is_dir() else " (the directory does not exist)")
-        looked = "; ".join(f"{s}.gz or {s}" for s in missing)
-        raise FileNotFoundError(
-            f"missing IDX files in {where}: looked for {looked}. "
-            f"Put the four official files (gzipped or decompressed) in that directory"
-        )
-    return found
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"`seed` must be a non-negative integer; got {seed!r}")
+    return int(seed)
+
+
+def _standardise(X_tr: np.ndarray, X_te: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both scaled with the train mean and standard deviation (a constant feature is only centred), as float32."""
+    mean = X_tr.mean(axis=0)
+    std = X_tr.std(axis=0)
+    std[std == 0] = 1.0
+    return ((X_tr - mean) / std).astype(np.float32), ((X_te - mean) / std).astype(np.float32)
 
 
 def load_idx_dataset(data_dir: str | os.PathLike[str], name: str = "mnist", *, verify: bool = True) -> Dataset:
-    """MNIST or Fashion-MNIST from the four official IDX files in ``data_dir``.
+    """MNIST, Fashion-MNIST or KMNIST from the four IDX files in ``data_dir``.
 
     Each file is looked for as ``<name>.gz``, then decompressed as ``<name>``.
-    With ``verify=True`` the ``.gz`` files are checked against the published
-    MD5 in :data:`KNOWN_FILES`; decompressed files cannot be, which is logged.
+    Any valid IDX files load; with ``verify=True`` their MD5s are compared with
+    the published ones and the outcome recorded in ``provenance["status"]``
+    (``"official"``, ``"not the official files"``, ``"checksum unknown"``).
     Images are flattened to float32 in [0, 1]; the split is the official one.
 
     >>> import tempfile
@@ -239,42 +141,8 @@ def load_idx_dataset(data_dir: str | os.PathLike[str], name: str = "mnist", *, v
     missing IDX files in
     """
     name = _check_name(name, IDX_DATASETS)
-    files = _find_idx_files(Path(data_dir))
-    if verify:
-        table = KNOWN_FILES[name]
-        for path in files.values():
-            if path.suffix == ".gz":
-                verify_checksum(path, table[path.name])
-            else:
-                logger.info("checksum not verified for %s: published checksums are for the .gz files", path)
-
-    def images(stem: str) -> np.ndarray:
-        arr = read_idx(files[stem])
-        if arr.dtype != np.uint8 or arr.ndim < 2:
-            raise ValueError(
-                f"{str(files[stem])!r} must hold uint8 images of shape (n, rows, cols); "
-                f"got {arr.dtype} of shape {arr.shape}: check the file names"
-            )
-        return (arr.reshape(arr.shape[0], -1).astype(np.float32) / np.float32(255.0)).astype(np.float32)
-
-    def labels(stem: str, n: int) -> np.ndarray:
-        arr = read_idx(files[stem])
-        if arr.ndim != 1 or arr.shape[0] != n or arr.dtype.kind not in "iu":
-            raise ValueError(
-                f"{str(files[stem])!r} must hold {n} integer labels, one per image; "
-                f"got {arr.dtype} of shape {arr.shape}: check that images and labels belong together"
-            )
-        if arr.size and (arr.min() < 0 or arr.max() > 9):
-            raise ValueError(f"{str(files[stem])!r} must hold labels in [0, 9]; got {arr.min()}..{arr.max()}")
-        return arr.astype(np.int64)
-
-    X_train = images("train-images-idx3-ubyte")
-    X_test = images("t10k-images-idx3-ubyte")
-    if X_train.shape[1] != X_test.shape[1]:
-        raise ValueError(f"train and test images differ in size: {X_train.shape[1]} vs {X_test.shape[1]} pixels")
-    y_train = labels("train-labels-idx1-ubyte", X_train.shape[0])
-    y_test = labels("t10k-labels-idx1-ubyte", X_test.shape[0])
-    return Dataset(name, "classification", X_train, y_train, X_test, y_test, 10, None)
+    X_train, y_train, X_test, y_test, prov = read_idx_folder(data_dir, name, verify=verify)
+    return Dataset(name, "classification", X_train, y_train, X_test, y_test, 10, None, prov)
 
 
 #: Bundled scikit-learn datasets: name -> (loader name, task).
@@ -287,18 +155,12 @@ BUNDLED: dict[str, tuple[str, str]] = {
 }
 
 
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"`seed` must be a non-negative integer; got {seed!r}")
-    return int(seed)
-
-
 def load_bundled(name: str, *, test_size: float = 0.25, seed: int = 0) -> Dataset:
     """One of scikit-learn's bundled datasets, split and standardised.
 
-    The split is deterministic in ``seed`` and stratified for classification.
-    Features are standardised with the train mean and standard deviation
-    (a constant feature is only centred).
+    The split is deterministic in ``seed`` (each seed another resample) and
+    stratified for classification. Features are standardised with the train
+    mean and standard deviation (a constant feature is only centred).
 
     >>> d = load_bundled("wine", seed=0)
     >>> d.X_train.dtype.name, d.y_train.dtype.name, d.n_classes
@@ -318,42 +180,219 @@ def load_bundled(name: str, *, test_size: float = 0.25, seed: int = 0) -> Datase
     X_tr, X_te, y_tr, y_te = train_test_split(
         X, y, test_size=test_size, random_state=seed, stratify=y if classification else None
     )
-    mean = X_tr.mean(axis=0)
-    std = X_tr.std(axis=0)
-    std[std == 0] = 1.0
-    X_tr = ((X_tr - mean) / std).astype(np.float32)
-    X_te = ((X_te - mean) / std).astype(np.float32)
+    X_tr, X_te = _standardise(X_tr, X_te)
     y_dtype = np.int64 if classification else np.float32
     names = getattr(bunch, "feature_names", None)
-    return Dataset(
-        name,
-        task,
-        X_tr,
-        y_tr.astype(y_dtype),
-        X_te,
-        y_te.astype(y_dtype),
-        int(np.unique(y).size) if classification else None,
-        tuple(str(n) for n in names) if names is not None else None,
-    )
+    prov = {"source": f"scikit-learn {metadata.version('scikit-learn')} sklearn.datasets.{loader}", "status": "bundled"}
+    n_classes = int(np.unique(y).size) if classification else None
+    features = tuple(str(n) for n in names) if names is not None else None
+    return Dataset(name, task, X_tr, y_tr.astype(y_dtype), X_te, y_te.astype(y_dtype), n_classes, features, prov)
 
 
-DATASETS = tuple(BUNDLED) + IDX_DATASETS
+# ------------------------------------------------------------------ MNIST-1D
+#: MNIST-1D's published generation parameters: ``mnist1d.data.get_dataset_args()`` without its download URL,
+#: written out so that a cache hit needs neither the package's import (requests, pyplot: about a second) nor a run.
+MNIST1D_ARGS: dict[str, Any] = {
+    "num_samples": 5000, "train_split": 0.8, "template_len": 12, "padding": [36, 60], "scale_coeff": 0.4,
+    "max_translation": 48, "corr_noise_scale": 0.25, "iid_noise_scale": 0.02, "shear_scale": 0.75,
+    "shuffle_seq": False, "final_seq_length": 40, "seed": 42,
+}  # fmt: skip
+
+#: The published test fraction, 1000 of 5000.
+MNIST1D_TEST_FRACTION = 1.0 - MNIST1D_ARGS["train_split"]
+
+
+def cache_dir() -> Path:
+    """Where generated data are cached: ``$LOSSLAB_CACHE_DIR``, else ``~/.cache/losslab``."""
+    return Path(os.environ.get("LOSSLAB_CACHE_DIR") or Path.home() / ".cache" / "losslab").expanduser()
+
+
+def _mnist1d_version() -> str:
+    try:
+        return metadata.version("mnist1d")
+    except metadata.PackageNotFoundError as exc:
+        raise ImportError(
+            "the dataset 'mnist1d' needs the mnist1d package, which is not installed: "
+            "pip install 'losslab[torch]' (or pip install mnist1d)"
+        ) from exc
+
+
+def _mnist1d_key(version: str) -> str:
+    # numpy's legacy RandomState and scipy's interpolation and filters make the data: their versions key it too
+    versions = {d: metadata.version(d) for d in ("numpy", "scipy")}
+    payload = json.dumps({"args": MNIST1D_ARGS, "mnist1d": version, **versions}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _generate_mnist1d() -> tuple[np.ndarray, np.ndarray]:
+    """All 5000 sequences in the package's order (its train split first) from ``make_dataset``: no download."""
+    from mnist1d.data import make_dataset  # the package's __init__ imports requests and pyplot: only on a cache miss
+
+    # make_dataset seeds the global NumPy and `random` generators: restore them so the caller's streams are untouched
+    np_state, py_state = np.random.get_state(), random.getstate()  # noqa: NPY002 (the package's legacy state)
+    try:
+        d = make_dataset(SimpleNamespace(**copy.deepcopy(MNIST1D_ARGS)))
+    finally:
+        np.random.set_state(np_state)  # noqa: NPY002
+        random.setstate(py_state)
+    x = np.concatenate([d["x"], d["x_test"]]).astype(np.float64)
+    y = np.concatenate([d["y"], d["y_test"]]).astype(np.int64)
+    return x, y
+
+
+def _read_mnist1d_cache(path: Path, key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The cached arrays, or None when the file is missing, unreadable or not what ``key`` names."""
+    if not path.is_file():
+        return None
+    n, d = MNIST1D_ARGS["num_samples"], MNIST1D_ARGS["final_seq_length"]
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            x, y, stored = z["x"], z["y"], str(z["key"])
+    except Exception as exc:  # whatever is wrong with the file (not a zip, no such array...), generating fixes it
+        logger.warning("regenerating MNIST-1D: the cache %s is unreadable (%s)", path, exc)
+        return None
+    ok = (stored == key and x.shape == (n, d) and x.dtype == np.float64 and np.isfinite(x).all()
+          and y.shape == (n,) and y.dtype == np.int64 and y.min() >= 0 and y.max() <= 9)  # fmt: skip
+    if not ok:
+        logger.warning("regenerating MNIST-1D: the cache %s does not hold the expected arrays", path)
+        return None
+    return x, y
+
+
+@functools.lru_cache(maxsize=4)
+def _mnist1d_arrays(directory: str, version: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(x, y, cache path)``, read-only, once per process and cache directory (the key is in the file name)."""
+    key = _mnist1d_key(version)
+    path = Path(directory) / f"mnist1d-{version}-{key}.npz"
+    cached = _read_mnist1d_cache(path, key)
+    if cached is None:
+        x, y = _generate_mnist1d()
+        buf = io.BytesIO()
+        np.savez(buf, x=x, y=y, key=np.array(key))
+        try:
+            atomic_write(path, buf.getvalue())  # a concurrent reader sees the old file or the new one, never half
+        except OSError as exc:  # a read-only home must not stop the run: the data are in memory
+            logger.warning("could not cache MNIST-1D in %s (%s): it will be generated again next time", path, exc)
+    else:
+        x, y = cached
+    x.flags.writeable = False  # shared by every call in the process: nobody may modify them in place
+    y.flags.writeable = False
+    return x, y, str(path)
+
+
+def load_mnist1d(*, seed: int = 0, test_size: float | None = None) -> Dataset:
+    """MNIST-1D (Greydanus & Kobak 2024): 5000 sequences of 40 features, 10 classes, standardised.
+
+    Generated locally by ``mnist1d.data.make_dataset`` with the published
+    parameters and seed (:data:`MNIST1D_ARGS`), then cached per process and
+    in :func:`cache_dir`. Seed 0 with the published test fraction (0.2) is
+    the published split, its first 4000 sequences for training; any other
+    seed or ``test_size`` is a stratified resample of all 5000. Features are
+    standardised with the train mean and standard deviation.
+    """
+    from sklearn.model_selection import train_test_split
+
+    seed = _check_seed(seed)
+    test_size = MNIST1D_TEST_FRACTION if test_size is None else check_open_unit("test_size", test_size)
+    version = _mnist1d_version()
+    x, y, path = _mnist1d_arrays(str(cache_dir()), version)
+    if seed == 0 and math.isclose(test_size, MNIST1D_TEST_FRACTION):
+        n_train = int(len(y) * MNIST1D_ARGS["train_split"])  # make_dataset's own rule
+        X_tr, X_te, y_tr, y_te = x[:n_train], x[n_train:], y[:n_train], y[n_train:]
+    else:
+        X_tr, X_te, y_tr, y_te = train_test_split(x, y, test_size=test_size, random_state=seed, stratify=y)
+    X_tr, X_te = _standardise(X_tr, X_te)
+    prov = {"source": f"mnist1d {version} make_dataset, published parameters (seed {MNIST1D_ARGS['seed']})",
+            "cache": path, "status": "generated"}  # fmt: skip
+    return Dataset("mnist1d", "classification", X_tr, y_tr.copy(), X_te, y_te.copy(), 10, None, prov)
+
+
+# ------------------------------------------------------------------ splits
+def train_val_split(
+    X: Any, y: Any, *, seed: int, fraction: float, stratify: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(X_fit, X_val, y_fit, y_val)``: ``fraction`` of the rows carved out for validation (sklearn's order).
+
+    Deterministic in ``seed``; stratified by the integer labels ``y`` unless
+    ``stratify=False`` (regression targets). The validation part has
+    ``ceil(fraction * n)`` rows; ``fraction=0`` gives empty (0-row) arrays of
+    the same dtypes and trailing shape.
+
+    >>> X, y = np.arange(20.0).reshape(10, 2), np.array([0, 1] * 5)
+    >>> X_fit, X_val, y_fit, y_val = train_val_split(X, y, seed=0, fraction=0.4)
+    >>> X_fit.shape, X_val.shape, np.bincount(y_val).tolist()
+    ((6, 2), (4, 2), [2, 2])
+    """
+    from sklearn.model_selection import train_test_split
+
+    seed = _check_seed(seed)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.floating)) or not 0 <= fraction < 1:
+        raise ValueError(f"`fraction` must be a number in [0, 1); got {fraction!r}")
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim == 0 or y.ndim == 0 or X.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"`X` and `y` must have one row per sample, the same number; got shapes {X.shape} and {y.shape}"
+        )
+    if fraction == 0:
+        return X, X[:0], y, y[:0]
+    if stratify and y.dtype.kind not in "iub":
+        raise ValueError(
+            f"`stratify=True` needs integer class labels; got y of dtype {y.dtype}: pass stratify=False for "
+            f"regression targets"
+        )
+    try:
+        X_fit, X_val, y_fit, y_val = train_test_split(
+            X, y, test_size=float(fraction), random_state=seed, stratify=y if stratify else None
+        )
+    except ValueError as exc:  # sklearn's reasons (too few samples per class...) with the parameter to change
+        raise ValueError(
+            f"cannot carve `fraction` {fraction!r} of {y.shape[0]} samples into a validation split: {exc}; "
+            f"change `fraction` or pass stratify=False"
+        ) from exc
+    return X_fit, X_val, y_fit, y_val
+
+
+# ------------------------------------------------------------------ by name
+DATASETS = (*BUNDLED, "mnist1d", *IDX_DATASETS)
 
 
 def load_dataset(
-    name: str, *, data_dir: str | os.PathLike[str] | None = None, seed: int = 0, test_size: float = 0.25
+    name: str, *, data_dir: str | os.PathLike[str] | None = None, seed: int = 0, test_size: float | None = None
 ) -> Dataset:
-    """Any lab dataset by name: a bundled one, or ``"mnist"`` / ``"fashion-mnist"`` from ``data_dir``.
+    """Any lab dataset by name: a bundled one, ``"mnist1d"``, or an IDX dataset from ``data_dir``.
 
-    ``seed`` and ``test_size`` apply to the bundled datasets; the IDX datasets
-    keep their official train/test split.
+    ``seed`` resamples the stratified train/test split of the bundled datasets
+    and of MNIST-1D; ``test_size`` is their test fraction (default 0.25, and
+    MNIST-1D's published 0.2). The IDX datasets keep their official test set
+    whatever ``seed`` and ``test_size`` are.
 
     >>> load_dataset("diabetes").task
     'regression'
     """
     name = _check_name(name, DATASETS)
     if name in BUNDLED:
-        return load_bundled(name, test_size=test_size, seed=seed)
+        return load_bundled(name, test_size=0.25 if test_size is None else test_size, seed=seed)
+    if name == "mnist1d":
+        return load_mnist1d(seed=seed, test_size=test_size)
+    _check_seed(seed)
     if data_dir is None:
         raise ValueError(f"`data_dir` is required for {name}: pass --data-dir DIR holding the IDX files")
     return load_idx_dataset(data_dir, name)
+
+
+def check_dataset(name: str, data_dir: str | os.PathLike[str] | None = None) -> str | None:
+    """None when ``load_dataset(name, data_dir=data_dir)`` works, else why not (the exception, as text).
+
+    Loads the dataset once (seconds for MNIST), so a runner can mark only the
+    claims that use a broken dataset instead of letting each of them fail.
+
+    >>> check_dataset("iris") is None
+    True
+    >>> check_dataset("mnist")
+    'ValueError: `data_dir` is required for mnist: pass --data-dir DIR holding the IDX files'
+    """
+    try:
+        load_dataset(name, data_dir=data_dir)
+    except Exception as exc:  # every failure is a reason to report, not a crash
+        return f"{type(exc).__name__}: {exc}"
+    return None
