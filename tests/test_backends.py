@@ -164,7 +164,7 @@ def make_inputs(name: str, seed: int = 0) -> list[np.ndarray]:
         return [rng.uniform(0.05, 0.95, size=(N, K)), rng.integers(0, 2, size=(N, K)).astype(np.float64)]
     if name == "binary_cross_entropy_with_logits":
         return [2.0 * rng.normal(size=(N, K)), rng.integers(0, 2, size=(N, K)).astype(np.float64)]
-    if name == "cross_entropy":
+    if name in ("cross_entropy", "generalized_cross_entropy"):
         return [2.0 * rng.normal(size=(N, C)), rng.integers(0, C, size=N)]
     if name in PROB_ROWS:
         return [_prob_rows(rng, N, C), rng.integers(0, C, size=N)]

@@ -89,7 +89,8 @@ def _minimiser(spec, case):
         return np.log(ts) - np.log1p(-ts), t
     if spec.target_kind == "class" and spec.input_space == "logits":
         a = case.options.get("label_smoothing", 0.0)
-        return np.log((1 - a) * np.eye(C, dtype=dtype)[t] + a / C), t
+        with np.errstate(divide="ignore"):  # a = 0: the minimiser is log(onehot), -inf off the target class
+            return np.log((1 - a) * np.eye(C, dtype=dtype)[t] + a / C), t
     return target_as_pred(spec, case), t
 
 

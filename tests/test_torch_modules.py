@@ -54,6 +54,10 @@ def _case(name: str, g: torch.Generator):
         cw = torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64)
         z = torch.randn(N, C, generator=g, dtype=torch.float64)
         return {"class_weight": cw, "label_smoothing": 0.1}, z, torch.randint(0, C, (N,), generator=g)
+    if name == "GeneralizedCrossEntropyLoss":
+        cw = torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64)
+        z = torch.randn(N, C, generator=g, dtype=torch.float64)
+        return {"class_weight": cw, "q": 0.4}, z, torch.randint(0, C, (N,), generator=g)
     if name in ("LogLoss", "BrierScore"):
         return {}, _probs(g, N, C), torch.randint(0, C, (N,), generator=g)
     if name == "KLDivergence":

@@ -21,6 +21,7 @@ from .losses.regression import mae_grad as mae
 from .losses.regression import mse_grad as mse
 from .losses.regression import pinball_grad as pinball
 from .losses.regression import rmse_grad as rmse
+from .losses.robust_categorical import generalized_cross_entropy_grad as generalized_cross_entropy
 from .losses.scoring import brier_score_grad as brier_score
 from .losses.scoring import log_loss_grad as log_loss
 
@@ -32,6 +33,7 @@ __all__ = [
     "distillation_loss",
     "entropy",
     "gaussian_nll",
+    "generalized_cross_entropy",
     "huber",
     "kl_divergence",
     "laplace_nll",

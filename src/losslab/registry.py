@@ -166,6 +166,17 @@ LOSSES: dict[str, LossSpec] = {
             {"label_smoothing": 0.1},
         ),
         _spec(
+            "generalized_cross_entropy",
+            "categorical",
+            "logits",
+            "class",
+            "(1 - softmax(z)_y^q) / q",
+            "softmax(z)_y^q (softmax(z) - onehot(y))",
+            "",
+            ("reducible", "nonnegative"),
+            {"q": 0.3},
+        ),
+        _spec(
             "log_loss",
             "categorical",
             "probabilities",

@@ -22,6 +22,7 @@ __all__ = [
     "CrossEntropyLoss",
     "DistillationLoss",
     "GaussianNLLLoss",
+    "GeneralizedCrossEntropyLoss",
     "HuberLoss",
     "KLDivergence",
     "L1Loss",
@@ -94,6 +95,11 @@ BCEWithLogitsLoss = _module(
     "Module form of :func:`losslab.binary_cross_entropy_with_logits`.",
 )
 CrossEntropyLoss = _module("CrossEntropyLoss", L.cross_entropy, "Module form of :func:`losslab.cross_entropy`.")
+GeneralizedCrossEntropyLoss = _module(
+    "GeneralizedCrossEntropyLoss",
+    L.generalized_cross_entropy,
+    "Module form of :func:`losslab.generalized_cross_entropy` (``q=``; noisy labels).",
+)
 LogLoss = _module("LogLoss", L.log_loss, "Module form of :func:`losslab.log_loss`.")
 BrierScore = _module("BrierScore", L.brier_score, "Module form of :func:`losslab.brier_score`.")
 KLDivergence = _module("KLDivergence", L.kl_divergence, "Module form of :func:`losslab.kl_divergence` (``p`` first).")

@@ -11,6 +11,7 @@ from .information import (
 )
 from .nll import gaussian_nll, laplace_nll, poisson_nll
 from .regression import huber, mae, mse, pinball, rmse
+from .robust_categorical import generalized_cross_entropy
 from .scoring import brier_score, log_loss
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "distillation_loss",
     "entropy",
     "gaussian_nll",
+    "generalized_cross_entropy",
     "huber",
     "kl_divergence",
     "laplace_nll",
