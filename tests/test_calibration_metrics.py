@@ -274,3 +274,21 @@ def test_state_without_brier_sums_gives_the_same_ece(kind):
         full.merge(lean)
     with pytest.raises(TypeError, match=r"`brier` must be True or False; got 'no'"):
         CalibrationState(brier="no")
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32, np.int64])
+def test_narrow_integer_labels_give_the_same_ece_as_int64(dtype):
+    """Labels are used as indices into row blocks: narrow types once overflowed (int16: ECE 0.075 for 0.402)."""
+    rng = np.random.default_rng(0)
+    n, k = 10_000, 20
+    probs = rng.dirichlet(np.ones(k) * 0.3, n)
+    y = rng.integers(0, k, n)
+    want = ece(probs, y)
+    got = ece(probs, y.astype(dtype))
+    assert got == pytest.approx(want, abs=1e-15)
+    assert np.allclose(reliability_curve(probs, y.astype(dtype)).accuracy,
+                       reliability_curve(probs, y).accuracy, equal_nan=True)  # fmt: skip
+    state = CalibrationState(n_bins=15).update(probs, y.astype(dtype))
+    assert state.compute() == pytest.approx(want, abs=1e-15)
+    narrow = bootstrap_ci(ece, probs, y.astype(dtype), n_resamples=20, seed=0)
+    assert narrow == bootstrap_ci(ece, probs, y, n_resamples=20, seed=0)

@@ -176,7 +176,9 @@ def _top_label_fast(tasks, probs, target) -> bool:
         np.equal(t, m, out=eq)
         yb = y[a : a + k]
         ix = idx[:k]
-        np.multiply(yb, B, out=ix, casting="unsafe")
+        # widen before multiplying: int16 or uint8 labels times the block size overflow in their own type
+        np.copyto(ix, yb, casting="unsafe")
+        ix *= B
         ix += offsets[:k]
         c = correct[a : a + k]
         np.take(flat_eq, ix, out=c)
