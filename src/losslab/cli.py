@@ -149,13 +149,20 @@ def evaluate(
     default=None,
     help="Worker processes for the experiment cells [default: the CPU count, at most 4].",
 )
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Run the cells on the Dask cluster whose scheduler is at ADDRESS (e.g. tcp://10.0.0.5:8786) instead "
+    "of --jobs local processes; every worker needs the same losslab (pip install 'losslab[dask,torch]').",
+)
 @click.option("--fresh", is_flag=True, help="Recompute every cell instead of reusing the cache in OUT/cells.")
 @click.option("--list", "list_only", is_flag=True, help="List the claims and exit.")
-def lab(profile, claims_spec, data_dir, datasets, out, device, jobs, fresh, list_only) -> None:  # fmt: skip
+def lab(profile, claims_spec, data_dir, datasets, out, device, jobs, scheduler, fresh, list_only) -> None:  # fmt: skip
     """Test every claim of the MSE-vs-cross-entropy literature on real data and write a report.
 
     Writes OUT/index.html (self-contained), OUT/results.json and OUT/summary.md. Finished
     experiment cells are cached in OUT/cells: interrupt the run and start it again to resume.
+    Ctrl-C exits with code 130, SIGTERM with 143, both after stopping every worker.
     """
     import os
     import shlex
@@ -182,11 +189,20 @@ def lab(profile, claims_spec, data_dir, datasets, out, device, jobs, fresh, list
             "`losslab lab` trains small models with PyTorch, which is not installed: "
             "pip install 'losslab[torch]' (or pip install -e '.[torch]' -c requirements/constraints.txt)"
         ) from None
+    if scheduler is not None:
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            raise click.ClickException(
+                f"`--scheduler {scheduler}` needs Dask's `distributed` package, which is not installed: "
+                "pip install 'losslab[dask]'"
+            ) from None
     from rich.markup import escape
     from rich.table import Table
 
     from .lab.report import VERDICT_COLOURS
     from .lab.runner import run_lab
+    from .lab.scheduler import Terminated
 
     jobs = jobs or max(1, min(4, os.cpu_count() or 1))
     try:
@@ -201,13 +217,17 @@ def lab(profile, claims_spec, data_dir, datasets, out, device, jobs, fresh, list
             fresh=fresh,
             console=console,
             command=" ".join(["losslab"] + [shlex.quote(a) for a in sys.argv[1:]]),
+            scheduler=scheduler,
         )
     except ValueError as e:
         raise click.UsageError(str(e)) from None
-    except KeyboardInterrupt:
-        console.print(f"[bold]interrupted[/bold]: finished cells are saved in {escape(str(out))}/cells; "
-                      "run the same command again to resume.")  # fmt: skip
-        sys.exit(130)
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM as Terminated: the workers are stopped by now
+        cells = Path(out) / "cells"
+        n = sum(1 for _ in cells.rglob("*.json")) if cells.is_dir() else 0
+        how = " (SIGTERM)" if isinstance(e, Terminated) else ""
+        console.print(f"[bold]interrupted{how}[/bold]: {n} cells finished and cached in {escape(str(cells))}; "
+                      "run the same command again to resume", highlight=False, soft_wrap=True)  # fmt: skip
+        sys.exit(143 if isinstance(e, Terminated) else 130)
     table = Table(title=f"losslab lab ({profile}): {len(results['claims'])} claims, {results['elapsed_s']:.0f} s")
     table.add_column("#", justify="right")
     table.add_column("claim")
