@@ -262,17 +262,36 @@ def check_results_schema(results: dict) -> None:
     assert isinstance(results["losslab_version"], str) and results["created_utc"].endswith("Z")
     assert isinstance(results["elapsed_s"], float)
     cfg = results["config"]
-    assert set(cfg) == {"profile", "claims", "datasets", "data_dir", "device", "jobs", "threads", "command"}
+    assert set(cfg) == {"profile", "claims", "datasets", "data_dir", "device", "jobs", "threads", "command",
+                        "scheduler"}  # fmt: skip
     assert set(cfg["profile"]) == {"name", "seeds", "epochs", "datasets", "n_bootstrap"}
     for lib in ("python", "numpy", "torch", "scikit-learn", "matplotlib", "losslab"):
         assert isinstance(results["versions"][lib], str)
-    keys = {"number", "slug", "title", "statement", "method", "rule", "references", "status", "verdict", "reason",
-            "summary", "numbers", "tables", "figures", "discussion", "error", "elapsed_s", "cells"}  # fmt: skip
+    assert len(results["rules_sha256"]) == 64 and results["alpha"] == 0.025
+    assert isinstance(results["holm_tests"], int)
+    assert set(results["tally"]) == {"empirical", "identity"}
+    for st in results["statements"]:
+        assert set(st) == {"seed", "quote", "status", "claim", "verdict", "why"}
+    keys = {"number", "slug", "title", "statement", "source", "method", "kind", "logic", "rule", "rules", "references",
+            "status", "verdict", "reason", "summary", "numbers", "tables", "figures", "discussion", "parts",
+            "controls", "controls_ok", "published", "error", "elapsed_s", "cells"}  # fmt: skip
+    part_keys = {"rule", "name", "test", "kind", "verdict", "detail", "estimate", "ci", "n", "unit", "p_support",
+                 "p_refute", "p_holm", "p_decision", "effect", "note"}  # fmt: skip
     for c in results["claims"]:
         assert set(c) == keys, set(c) ^ keys
         assert c["status"] in ("ok", "error")
-        assert c["verdict"] in ("supported", "not supported", "mixed", "inconclusive", "error")
+        assert c["kind"] in ("identity", "empirical") and c["logic"] in ("all", "exists")
+        assert c["verdict"] in ("supported", "refuted", "mixed", "inconclusive", "error")
         assert set(c["cells"]) == {"computed", "cached"}
+        for p in c["parts"]:
+            assert part_keys <= set(p) <= part_keys | {"verdict_before_holm"}, set(p) ^ part_keys
+            assert p["rule"] in c["rules"] and p["verdict"] in ("supported", "refuted", "inconclusive")
+            if p["kind"] == "empirical" and p["p_decision"] is not None:
+                assert 0.0 <= p["p_holm"] <= 1.0 and p["p_holm"] >= p["p_decision"] - 1e-15
+        for k in c["controls"]:
+            assert {"planted", "expected", "got", "rule", "source"} <= set(k)
+        for pub in c["published"]:
+            assert set(pub) == {"source", "setting", "value", "ours", "interval", "unit", "in_interval", "why"}
         for t in c["tables"]:
             assert all(len(r) == len(t["columns"]) for r in t["rows"])
         for f in c["figures"]:

@@ -14,19 +14,14 @@ from rich.console import Console
 from conftest import check_results_schema
 from losslab.cli import main
 from losslab.lab import context as context_mod
+from losslab.lab import rules as rules_mod
 from losslab.lab.context import Context, atomic_write, cell_key
 from losslab.lab.profiles import PROFILES, get_profile
 from losslab.lab.registry import Claim, Finding, LabFigure, LabTable, select_claims
 from losslab.lab.runner import resolve_datasets, resolve_device, run_lab
-from losslab.lab.stats import (
-    Interval,
-    combine_verdicts,
-    directional_verdict,
-    identity_verdict,
-    mean_ci,
-    paired_ci,
-)
+from losslab.lab.stats import Interval, mean_ci
 from losslab.lab.style import new_figure
+from losslab.lab.verdicts import ClaimRules, Rule, decide
 
 QUIET = Console(quiet=True)
 
@@ -49,22 +44,12 @@ def test_mean_ci_is_seeded_and_covers_at_about_the_stated_rate():
     assert 0.88 <= hits / 200 <= 0.99  # percentile bootstrap, n = 30: close to 95%
 
 
-def test_paired_ci_cancels_the_shared_seed_effect():
-    seed_effect = np.array([0.80, 0.90, 0.70, 0.95, 0.85])
-    a, b = seed_effect + 0.02, seed_effect
-    iv = paired_ci(a, b)
-    assert iv.estimate == pytest.approx(0.02) and iv.low == pytest.approx(0.02) and iv.high == pytest.approx(0.02)
-    assert mean_ci(a).low < mean_ci(b).high  # unpaired, the intervals overlap
-
-
 @pytest.mark.parametrize(
     ("call", "message"),
     [
         (lambda: mean_ci([]), "`values` is empty"),
         (lambda: mean_ci([1.0, math.nan]), "non-finite values at positions [1]"),
         (lambda: mean_ci([1.0], level=1.5), "`level` must be in (0, 1); got 1.5"),
-        (lambda: paired_ci([1.0, 2.0], [1.0]), "same number of seeds; got 2 and 1"),
-        (lambda: combine_verdicts([]), "`verdicts` is empty"),
     ],
 )
 def test_statistics_reject_bad_input(call, message):
@@ -73,30 +58,19 @@ def test_statistics_reject_bad_input(call, message):
     assert message in str(e.value)
 
 
-def test_verdict_rules():
-    assert directional_verdict(Interval(0.1, 0.01, 0.2, 5)) == "supported"
-    assert directional_verdict(Interval(-0.1, -0.2, -0.01, 5)) == "not supported"
-    assert directional_verdict(Interval(0.0, -0.1, 0.1, 5)) == "inconclusive"
-    assert directional_verdict(Interval(0.0, -0.004, 0.004, 5), margin=0.005) == "not supported"
-    assert directional_verdict(Interval(0.0, -0.004, 0.006, 5), margin=0.005) == "inconclusive"
-    assert identity_verdict(1e-16, 1e-12) == "supported"
-    assert identity_verdict(math.nan, 1e-12) == "not supported"
-    assert combine_verdicts(["mixed"]) == "mixed"
-    assert combine_verdicts(["supported", "inconclusive"]) == "mixed"
-    assert combine_verdicts(["not supported", "not supported"]) == "not supported"
-
-
 # ------------------------------------------------------------------ registry and profiles
 def test_registry_selects_by_number_and_slug():
     claims = select_claims(None)
-    assert [c.number for c in claims] == list(range(1, 13))
-    assert len({c.slug for c in claims}) == 12
+    numbers = [c.number for c in claims]
+    assert numbers == sorted(numbers) and set(range(1, 13)) <= set(numbers)
+    assert len({c.slug for c in claims}) == len(claims)
     assert [c.number for c in select_claims(" likelihood , 12,1")] == [1, 12]
     for c in claims:
         assert c.statement and c.method and c.rule and c.references and callable(c.run)
+        assert c.kind in ("identity", "empirical") and c.rules.rules
 
 
-@pytest.mark.parametrize("spec", ["13", "nope", " , "])
+@pytest.mark.parametrize("spec", ["99", "nope", " , "])
 def test_registry_rejects_unknown_claims(spec):
     with pytest.raises(ValueError, match="`--claims`"):
         select_claims(spec)
@@ -110,8 +84,8 @@ def test_profiles_meet_the_issue():
 
 
 def test_finding_and_table_validate():
-    with pytest.raises(ValueError, match="`verdict` must be one of"):
-        Finding("true", "", "", {})
+    with pytest.raises(ValueError, match="needs at least one decided part"):
+        Finding([], "", "", {})
     with pytest.raises(ValueError, match="row 0 of table 't' has 1 cells; the table has 2 columns"):
         LabTable("t", ("a", "b"), ((1,),))
 
@@ -194,7 +168,10 @@ def test_atomic_write_leaves_old_file_or_new_never_a_temp(tmp_path, monkeypatch)
 
 # ------------------------------------------------------------------ the runner on made-up claims
 def counting_cell(params):
-    return {"value": 0.1 * params["seed"] + 0.5}
+    return {"value": 0.01 * params["seed"] + 5.0}  # clearly positive even for a t-interval of two seeds
+
+
+FINE_RULE = Rule("c91.positive", "greater", "the values are positive", scale=0.1)
 
 
 def _fine_run(ctx):
@@ -205,7 +182,7 @@ def _fine_run(ctx):
     ax.plot(values)
     ax.set_xlabel("seed")
     return Finding(
-        verdict=directional_verdict(iv),
+        parts=[decide(FINE_RULE, values, name="all seeds")],
         reason=f"mean {iv.format()}",
         summary="effect | with a pipe",
         numbers={"interval": iv.to_dict(), "nan": math.nan, "array": np.arange(2)},
@@ -219,10 +196,17 @@ def _broken_run(ctx):
     raise ZeroDivisionError("the claim's bug")
 
 
-FINE = Claim(
-    91, "fine", "A fine claim", "It holds.", "Count.", "Supported if the CI is above 0.", ("Ref A",), _fine_run
-)
-BROKEN = Claim(92, "broken", "A broken claim", "It breaks.", "Divide.", "n/a", ("Ref B",), _broken_run)
+FINE = Claim(91, "fine", "A fine claim", "It holds.", "Count.", ("Ref A",), _fine_run, source="a test")
+BROKEN = Claim(92, "broken", "A broken claim", "It breaks.", "Divide.", ("Ref B",), _broken_run, source="a test")
+
+
+@pytest.fixture(autouse=True)
+def _made_up_rules(monkeypatch):
+    """The made-up claims' rules, declared beside the real ones for the length of a test."""
+    monkeypatch.setitem(rules_mod.RULES, "fine", ClaimRules("fine", "empirical", "all", "Supported if the CI is "
+                                                            "above 0.", (FINE_RULE,)))  # fmt: skip
+    monkeypatch.setitem(rules_mod.RULES, "broken", ClaimRules("broken", "empirical", "all", "n/a",
+                                                              (Rule("c92.x", "greater", "n/a"),)))  # fmt: skip
 
 
 def test_runner_writes_report_and_survives_a_broken_claim(tmp_path):
@@ -240,8 +224,11 @@ def test_runner_writes_report_and_survives_a_broken_claim(tmp_path):
     assert "the values &lt;by seed&gt;" in page and "<p>Second &amp; last.</p>" in page
     assert "the claim&#x27;s bug" in page
     summary = (out / "summary.md").read_text()
-    assert "| 91 | A fine claim | supported | effect / with a pipe |" in summary
-    assert "**2 claims: 1 supported, 1 error.**" in summary and "<b>2 claims: 1 supported, 1 error.</b>" in page
+    assert "| 91 | A fine claim | empirical | supported | effect / with a pipe |" in summary
+    assert "**2 empirical claims: 1 supported, 1 error." in summary
+    assert "<b>2 empirical claims: 1 supported, 1 error." in page
+    assert fine["parts"][0]["rule"] == "c91.positive" and fine["controls_ok"] is True
+    assert results["holm_tests"] == 1 and results["tally"]["empirical"]["supported"] == 1
     assert "![the values <by seed>](figures/claim91-fine-1.png)" in summary
     assert not list(out.rglob("*.tmp"))
     again = run_lab(out=out, profile=PROFILES["smoke"], claims=[FINE], device="cpu", console=QUIET)

@@ -200,7 +200,7 @@ def lab(profile, claims_spec, data_dir, datasets, out, device, jobs, scheduler, 
     from rich.markup import escape
     from rich.table import Table
 
-    from .lab.report import VERDICT_COLOURS
+    from .lab.report import VERDICT_COLOURS, headline
     from .lab.runner import run_lab
     from .lab.scheduler import Terminated
 
@@ -231,13 +231,15 @@ def lab(profile, claims_spec, data_dir, datasets, out, device, jobs, scheduler, 
     table = Table(title=f"losslab lab ({profile}): {len(results['claims'])} claims, {results['elapsed_s']:.0f} s")
     table.add_column("#", justify="right")
     table.add_column("claim")
+    table.add_column("kind")
     table.add_column("verdict", no_wrap=True)
     table.add_column("effect")
     for c in results["claims"]:
         colour = VERDICT_COLOURS.get(c["verdict"], "white")
-        table.add_row(str(c["number"]), escape(c["title"]), f"[bold {colour}]{escape(c['verdict'])}[/]",
+        table.add_row(str(c["number"]), escape(c["title"]), c["kind"], f"[bold {colour}]{escape(c['verdict'])}[/]",
                       escape(c["summary"]))  # fmt: skip
     console.print(table)
+    console.print(escape(headline(results)), highlight=False)
     console.print(f"report: {escape(str(Path(out) / 'index.html'))}", highlight=False)
     if any(c["status"] == "error" for c in results["claims"]):
         sys.exit(1)

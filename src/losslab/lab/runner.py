@@ -22,15 +22,19 @@ from typing import Any
 
 from .. import __version__
 from .context import Context, atomic_write
-from .data import BUNDLED, DATASETS, IDX_DATASETS
+from .data import BUNDLED, DATASETS, IDX_DATASETS, check_dataset
+from .judge import finding_record, judge
 from .profiles import Profile
 from .registry import Claim
 from .report import jsonable, render_html, render_markdown
+from .rules import rules_sha256
+from .scheduler import sigterm_as_interrupt
+from .seeds import statement_records
 
 __all__ = ["SCHEMA_VERSION", "resolve_datasets", "resolve_device", "run_lab", "versions"]
 
 #: Bumped whenever results.json changes shape.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: parts, kinds, controls, published, rules_sha256, Holm
 
 
 def versions() -> dict[str, str]:
@@ -60,9 +64,15 @@ def resolve_device(device: str) -> str:
 def resolve_datasets(profile: Profile, datasets: Sequence[str] | None, data_dir: str | None) -> tuple[str, ...]:
     """The classification datasets of the run: ``datasets`` if given, else the profile's.
 
+    Only the names are checked, and that the IDX datasets have ``--data-dir``:
+    nothing is loaded here, so a dataset that fails to load fails only the
+    claims that use it (:func:`losslab.lab.data.check_dataset` says why).
+
     >>> from losslab.lab.profiles import PROFILES
     >>> resolve_datasets(PROFILES["quick"], None, None)
-    ('digits', 'breast_cancer')
+    ('digits', 'breast_cancer', 'mnist1d')
+    >>> resolve_datasets(PROFILES["quick"], ["mnist1d", "kmnist"], "/no/such/dir")  # not loaded: no error yet
+    ('mnist1d', 'kmnist')
     """
     chosen = tuple(datasets) if datasets else profile.datasets
     for name in chosen:
@@ -81,10 +91,18 @@ def _claim_record(claim: Claim) -> dict[str, Any]:
         "slug": claim.slug,
         "title": claim.title,
         "statement": claim.statement,
+        "source": claim.source,
         "method": claim.method,
+        "kind": claim.kind,
+        "logic": claim.rules.logic,
         "rule": claim.rule,
+        "rules": [r.id for r in claim.rules.rules],
         "references": list(claim.references),
     }
+
+
+class _DatasetUnavailable(RuntimeError):
+    """A dataset a claim needs could not be loaded (the message says why)."""
 
 
 def _png(fig: Any) -> bytes:
@@ -95,24 +113,45 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
+def _dataset_failure(claim: Claim, ctx: Context) -> str | None:
+    """Why a dataset the claim uses does not load (None when all load); each dataset is tried once per run."""
+    checks = ctx._shared.setdefault("dataset_checks", {})
+    needed = [d for name in claim.datasets for d in (ctx.datasets if name == "*" else (name,))]
+    for name in dict.fromkeys(needed):
+        if name not in checks:
+            checks[name] = check_dataset(name, ctx.data_dir)
+        if checks[name] is not None:
+            return f"dataset {name!r} did not load: {checks[name]}"
+    return None
+
+
 def _run_claim(claim: Claim, ctx: Context, figures: dict[str, bytes]) -> dict[str, Any]:
-    """Run one claim; its record for results.json (figures go into ``figures`` as PNG bytes)."""
+    """Run one claim; its record for results.json (figures go into ``figures`` as PNG bytes).
+
+    A claim whose dataset does not load fails alone, with the reason; the others run.
+    """
     t0 = time.perf_counter()
     record = _claim_record(claim)
+    failure = _dataset_failure(claim, ctx)
     try:
+        if failure is not None:
+            raise _DatasetUnavailable(failure)
         finding = claim.run(ctx)
-    except Exception:  # a broken claim must not sink the report of the others
-        record.update(status="error", verdict="error", reason="", summary="the claim's code raised an error",
-                      numbers={}, tables=[], figures=[], discussion="", error=traceback.format_exc())  # fmt: skip
+    except Exception as exc:  # a broken claim must not sink the report of the others
+        error = str(exc) if isinstance(exc, _DatasetUnavailable) else traceback.format_exc()
+        record.update(status="error", verdict="error", reason="", summary="the claim's code raised an error"
+                      if failure is None else failure, numbers={}, tables=[], figures=[], discussion="", parts=[],
+                      controls=[], published=[], controls_ok=None, error=error)  # fmt: skip
     else:
         figs = []
         for k, f in enumerate(finding.figures, start=1):
             name = f"claim{claim.number:02d}-{claim.slug}-{k}.png"
             figures[name] = _png(f.figure)
             figs.append({"caption": f.caption, "file": name})
+        record.update(finding_record(claim, finding))
         record.update(
             status="ok",
-            verdict=finding.verdict,
+            verdict=None,  # set by judge() once every claim's parts are in
             reason=finding.reason,
             summary=finding.summary,
             numbers=finding.numbers,
@@ -142,15 +181,21 @@ def run_lab(
     fresh: bool = False,
     console: Any = None,
     command: str = "losslab lab",
+    scheduler: str | None = None,
 ) -> dict[str, Any]:
     """Run ``claims`` under ``profile`` and write the report into ``out``; returns the results dict.
 
     A claim that raises is reported with status ``"error"`` and its traceback, and
-    the others still run (the CLI then exits non-zero). KeyboardInterrupt propagates:
+    the others still run (the CLI then exits non-zero). ``scheduler``: the address of a
+    Dask scheduler to run the cells on instead of ``jobs`` local worker processes (an
+    unreachable one is a ValueError). KeyboardInterrupt, and SIGTERM as its subclass
+    :class:`~losslab.lab.scheduler.Terminated`, propagate once the workers are stopped:
     the cells finished so far stay cached for the next run.
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.markup import escape
+    from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.text import Text
 
     from .train import pin_threads
 
@@ -166,40 +211,73 @@ def run_lab(
 
     records: list[dict[str, Any]] = []
     figures: dict[str, bytes] = {}
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[cell]}"),
-        TimeElapsedColumn(),
+
+    class Clock(ProgressColumn):  # the run's elapsed time on the claims' row, the time left on the cells' row
+        elapsed, left = TimeElapsedColumn(), TimeRemainingColumn()
+
+        def render(self, task: Any) -> Any:
+            which = task.fields["clock"]
+            return Text.assemble(getattr(self, which).render(task), f" {which:<7}")
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(bar_width=16), Clock(), TextColumn("{task.fields[detail]}"),
         console=console,
-        transient=False,
-    ) as progress:
-        task = progress.add_task("claims", total=len(claims), cell="")
-        counts = {"computed": 0, "cached": 0}
+    )  # fmt: skip
+    room = max(20, console.width - 48)  # a row wider than the terminal would wrap, and rich loses count of lines
+    claims_row = progress.add_task(f"claim 0/{len(claims)}", total=len(claims), detail="", clock="elapsed")
+    # The cells' row counts the cells to compute (reused ones take no time and would fool the estimate);
+    # its total grows as each claim submits its batches: no claim knows its cells before it runs, so the
+    # estimate covers the batches submitted so far.
+    cells_row = progress.add_task("cells", total=0, detail="", clock="left")
+    batch = {"n": 0, "done": 0, "cached": 0}
 
-        def on_cell(key: str, cached: bool) -> None:
-            counts["cached" if cached else "computed"] += 1
-            progress.update(task, cell=f"cells: {counts['computed']} run, {counts['cached']} reused ({key})")
+    def show_batch() -> None:
+        reused = f", {batch['cached']} reused" if batch["cached"] else ""
+        progress.update(cells_row, detail=f"{batch['done']}/{batch['n']} cells of this batch{reused}")
 
-        base = Context(
-            profile=profile,
-            datasets=chosen,
-            cache_dir=out / "cells",
-            device=device,
-            data_dir=data_dir,
-            jobs=jobs,
-            threads=threads,
-            on_cell=on_cell,
-        )
+    def on_batch(n: int, cached: int) -> None:
+        batch.update(n=n, done=cached, cached=cached)
+        progress.update(cells_row, total=(progress.tasks[cells_row].total or 0) + n - cached)
+        show_batch()
+
+    def on_cell() -> None:
+        batch["done"] += 1
+        progress.advance(cells_row)
+        show_batch()
+
+    base = Context(
+        profile=profile,
+        datasets=chosen,
+        cache_dir=out / "cells",
+        device=device,
+        data_dir=data_dir,
+        jobs=jobs,
+        threads=threads,
+        scheduler=scheduler,
+        on_batch=on_batch,
+        on_cell=on_cell,
+        on_note=lambda line: progress.console.print(line, markup=False, highlight=False),
+    )
+    with sigterm_as_interrupt():
         try:
-            for claim in claims:
-                progress.update(task, description=f"claim {claim.number}: {claim.slug}")
-                records.append(_run_claim(claim, base.for_claim(claim.slug), figures))
-                progress.advance(task)
-        finally:
-            base.close()
+            base.start()  # before the progress shows: a bad --scheduler is a one-line error
+            with progress:
+                try:
+                    for k, claim in enumerate(claims, start=1):
+                        title = claim.title if len(claim.title) <= room else claim.title[: room - 1] + "…"
+                        progress.update(claims_row, description=f"claim {k}/{len(claims)}", detail=escape(title))
+                        records.append(_run_claim(claim, base.for_claim(claim.slug), figures))
+                        progress.advance(claims_row)
+                except KeyboardInterrupt:
+                    for row in (claims_row, cells_row):  # the caller says in one line what is kept
+                        progress.update(row, visible=False)
+                    raise
+        except BaseException:
+            base.close(abort=True)  # running cells are lost, finished ones are cached
+            raise
+        base.close()
 
+    judged = judge(records)
     results = jsonable(
         {
             "schema_version": SCHEMA_VERSION,
@@ -215,8 +293,14 @@ def run_lab(
                 "jobs": jobs,
                 "threads": threads,
                 "command": command,
+                "scheduler": scheduler,
             },
             "versions": versions(),
+            "rules_sha256": rules_sha256(),
+            "alpha": judged["alpha"],
+            "holm_tests": judged["holm_tests"],
+            "tally": judged["tally"],
+            "statements": statement_records(records),
             "claims": records,
         }
     )

@@ -1,10 +1,25 @@
-"""The lab's statistics: bootstrap intervals over seeds, paired differences, verdict rules.
+"""The lab's statistics: t-intervals over seeds, one-sided and equivalence tests, Holm's correction.
 
-With a handful of seeds per cell, a percentile bootstrap of the mean is rough
-but honest: its interval is wide when the seeds disagree, and a verdict rule
-that needs the interval to clear zero then says "inconclusive" instead of
-guessing. Paired comparisons resample the per-seed differences, so the
-variation that runs sharing a seed have in common cancels.
+Each seed of the lab resamples the data split as well as the initialisation,
+so the per-seed values of a cell are independent draws and a paired
+difference cancels what runs sharing a seed have in common. With 5 to 20
+seeds a Student-t interval holds its level where a percentile bootstrap does
+not: in ``tests/test_lab_stats.py`` the t-interval covers the true mean
+about 95% of the time for normal data and at least 93% for data with
+skewness 1 (gamma with shape 4) at 5 seeds, where the percentile bootstrap of
+the same means covered 85% (normal) and 71% (skewed). It covers less for
+stronger skew (about 88% for exponential data at 5 seeds), which the report's
+intervals of accuracy differences, near symmetric in practice, do not show.
+
+:func:`effect` gives, for one set of per-seed values, the mean, its interval
+and the three p-values a verdict rule needs: ``p_greater`` (the mean exceeds
+``null``), ``p_less`` and ``p_equivalent`` (TOST: the mean lies within
+``margin`` of ``null``). All p-values are one-sided; a 95% two-sided interval
+that excludes a bound is the same decision as that bound's one-sided p-value
+below 0.025, so verdicts and intervals never disagree.
+
+:func:`mean_ci` (the percentile bootstrap) stays for resampling test examples
+within one run, where there are hundreds of values, not five.
 """
 
 from __future__ import annotations
@@ -14,13 +29,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import stats as _st
 
-__all__ = ["Interval", "combine_verdicts", "directional_verdict", "identity_verdict", "mean_ci", "paired_ci"]
+__all__ = ["Effect", "Interval", "effect", "holm", "mean_ci", "paired_effect", "t_ci"]
 
 
 @dataclass(frozen=True)
 class Interval:
-    """A mean with its bootstrap interval over ``n`` values."""
+    """A mean with its interval over ``n`` values."""
 
     estimate: float
     low: float
@@ -40,6 +56,28 @@ class Interval:
         return self.low > value or self.high < value
 
 
+@dataclass(frozen=True)
+class Effect(Interval):
+    """A t-interval of a mean plus the one-sided p-values of the tests the verdict rules use.
+
+    ``p_greater``: p-value of H0 "mean <= null"; ``p_less``: of H0 "mean >= null";
+    ``p_equivalent``: TOST p-value of H0 "|mean - null| >= margin" (1.0 when ``margin`` is 0).
+    """
+
+    sd: float = 0.0
+    null: float = 0.0
+    margin: float = 0.0
+    p_greater: float = 1.0
+    p_less: float = 1.0
+    p_equivalent: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return super().to_dict() | {
+            "sd": self.sd, "null": self.null, "margin": self.margin, "p_greater": self.p_greater,
+            "p_less": self.p_less, "p_equivalent": self.p_equivalent, "method": "student-t",
+        }  # fmt: skip
+
+
 def _values(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
     v = np.asarray(values, dtype=np.float64).ravel()
     if v.size == 0:
@@ -49,11 +87,108 @@ def _values(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
     return v
 
 
+def _check_level(level: float) -> float:
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"`level` must be in (0, 1); got {level}")
+    return float(level)
+
+
+def _p_above(mean: float, se: float, df: int, bound: float) -> float:
+    """One-sided p-value of H0 "true mean <= bound" from a t statistic (exact 0 or 1 when se is 0)."""
+    if se == 0.0:
+        return 0.0 if mean > bound else 1.0
+    return float(_st.t.sf((mean - bound) / se, df))
+
+
+def effect(
+    values: Sequence[float] | np.ndarray, *, null: float = 0.0, margin: float = 0.0, level: float = 0.95
+) -> Effect:
+    """Mean of ``values`` (one per seed) with its Student-t interval and one-sided tests against ``null``.
+
+    One value carries no spread: its interval is the value itself and every p-value is 1
+    (nothing can be decided from one seed). Values that are all equal (sd 0) decide exactly.
+
+    >>> e = effect([0.03, 0.05, 0.04, 0.06, 0.02])
+    >>> round(e.estimate, 3), e.low > 0, e.p_greater < 0.025
+    (0.04, True, True)
+    >>> effect([0.001, -0.001, 0.0005, -0.0005, 0.0], margin=0.01).p_equivalent < 0.025
+    True
+    """
+    v = _values(values, "values")
+    level = _check_level(level)
+    if margin < 0 or not np.isfinite(margin):
+        raise ValueError(f"`margin` must be a finite number >= 0; got {margin}")
+    n = int(v.size)
+    mean = float(v.mean())
+    if n == 1:
+        return Effect(mean, mean, mean, 1, level, 0.0, null, margin, 1.0, 1.0, 1.0)
+    sd = float(v.std(ddof=1))
+    se = float(sd / np.sqrt(n))
+    df = n - 1
+    half = float(_st.t.ppf(0.5 + level / 2.0, df)) * se
+    p_greater = _p_above(mean, se, df, null)
+    p_less = _p_above(-mean, se, df, -null)
+    if margin > 0:
+        p_equivalent = max(_p_above(mean, se, df, null - margin), _p_above(-mean, se, df, -(null + margin)))
+    else:
+        p_equivalent = 1.0
+    return Effect(mean, mean - half, mean + half, n, level, sd, null, margin, p_greater, p_less, p_equivalent)
+
+
+def paired_effect(
+    a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, *, null: float = 0.0, margin: float = 0.0,
+    level: float = 0.95,
+) -> Effect:  # fmt: skip
+    """:func:`effect` of the paired differences ``a - b`` (runs that share a seed: split, initialisation, order).
+
+    >>> e = paired_effect([0.95, 0.96, 0.94], [0.90, 0.92, 0.91])
+    >>> round(e.estimate, 3), e.low > 0
+    (0.04, True)
+    """
+    a, b = _values(a, "a"), _values(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"paired values need the same number of seeds; got {a.size} and {b.size}")
+    return effect(a - b, null=null, margin=margin, level=level)
+
+
+def t_ci(values: Sequence[float] | np.ndarray, *, level: float = 0.95) -> Interval:
+    """Mean of ``values`` with its Student-t interval (no tests), for tables.
+
+    >>> iv = t_ci([0.90, 0.92, 0.91, 0.93, 0.89])
+    >>> round(iv.estimate, 3), iv.low < iv.estimate < iv.high
+    (0.91, True)
+    """
+    e = effect(values, level=level)
+    return Interval(e.estimate, e.low, e.high, e.n, e.level)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (family-wise error control), in the input order.
+
+    >>> holm([0.01, 0.04, 0.03])
+    [0.03, 0.06, 0.06]
+    >>> holm([])
+    []
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    if p.size == 0:
+        return []
+    if np.any(~np.isfinite(p)) or np.any((p < 0) | (p > 1)):
+        raise ValueError(f"`p_values` must lie in [0, 1]; got {p.tolist()}")
+    order = np.argsort(p, kind="stable")
+    m = p.size
+    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out = np.empty(m)
+    out[order] = adjusted
+    return [float(round(x, 15)) for x in out]
+
+
 def mean_ci(
     values: Sequence[float] | np.ndarray, *, n_bootstrap: int = 2000, level: float = 0.95, seed: int = 0
 ) -> Interval:
     """Mean of ``values`` with a percentile-bootstrap interval (seeded, vectorised).
 
+    For many values (test examples of one run); over a handful of seeds use :func:`effect`.
     One value gives a zero-width interval at that value.
 
     >>> iv = mean_ci([0.90, 0.92, 0.91, 0.93, 0.89])
@@ -61,8 +196,7 @@ def mean_ci(
     (0.91, True)
     """
     v = _values(values, "values")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"`level` must be in (0, 1); got {level}")
+    level = _check_level(level)
     if v.size == 1:
         return Interval(float(v[0]), float(v[0]), float(v[0]), 1, level)
     rng = np.random.default_rng(seed)
@@ -72,71 +206,3 @@ def mean_ci(
     lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
     return Interval(float(v.mean()), float(lo), float(hi), int(v.size), level)
 
-
-def paired_ci(
-    a: Sequence[float] | np.ndarray,
-    b: Sequence[float] | np.ndarray,
-    *,
-    n_bootstrap: int = 2000,
-    level: float = 0.95,
-    seed: int = 0,
-) -> Interval:
-    """Mean of the paired differences ``a - b`` (runs that share a seed) with its bootstrap interval.
-
-    >>> iv = paired_ci([0.95, 0.96, 0.94], [0.90, 0.92, 0.91])
-    >>> round(iv.estimate, 3), iv.low > 0
-    (0.04, True)
-    """
-    a, b = _values(a, "a"), _values(b, "b")
-    if a.shape != b.shape:
-        raise ValueError(f"paired values need the same number of seeds; got {a.size} and {b.size}")
-    return mean_ci(a - b, n_bootstrap=n_bootstrap, level=level, seed=seed)
-
-
-def directional_verdict(iv: Interval, *, margin: float = 0.0) -> str:
-    """The verdict on "the difference is positive", from its interval.
-
-    ``supported`` when the interval lies above 0; ``not supported`` when it lies
-    below 0, or (with ``margin > 0``) inside ``(-margin, margin)``, i.e. the
-    difference is shown to be negligible; ``inconclusive`` otherwise.
-
-    >>> directional_verdict(Interval(0.03, 0.01, 0.05, 5))
-    'supported'
-    >>> directional_verdict(Interval(0.001, -0.002, 0.004, 5), margin=0.01)
-    'not supported'
-    >>> directional_verdict(Interval(0.01, -0.02, 0.04, 5))
-    'inconclusive'
-    """
-    if iv.low > 0:
-        return "supported"
-    if iv.high < 0 or (margin > 0 and -margin < iv.low and iv.high < margin):
-        return "not supported"
-    return "inconclusive"
-
-
-def identity_verdict(max_error: float, tolerance: float) -> str:
-    """``supported`` when an identity holds to ``tolerance``, else ``not supported``.
-
-    >>> identity_verdict(3e-16, 1e-12), identity_verdict(1e-3, 1e-12)
-    ('supported', 'not supported')
-    """
-    return "supported" if np.isfinite(max_error) and max_error <= tolerance else "not supported"
-
-
-def combine_verdicts(verdicts: Sequence[str]) -> str:
-    """One verdict from several (datasets, settings): unanimous ones stand; any split is ``mixed``.
-
-    Inconclusive parts beside one decided direction make the whole ``mixed`` too:
-    the claim held somewhere and was not shown elsewhere.
-
-    >>> combine_verdicts(["supported", "supported"]), combine_verdicts(["supported", "not supported"])
-    ('supported', 'mixed')
-    >>> combine_verdicts(["inconclusive", "inconclusive"])
-    'inconclusive'
-    """
-    if not verdicts:
-        raise ValueError("`verdicts` is empty: nothing to combine")
-    unique = set(verdicts)
-    if len(unique) == 1:
-        return verdicts[0]
-    return "mixed"

@@ -17,4 +17,12 @@ MODULES = (
     "c10_calibration",
     "c11_proper_scoring",
     "c12_distillation",
+    "c19_mse_formula",
+    "c20_mse_minimisers",
+    "c13_mse_decomposition",
+    "c15_regression_normality",
+    "c16_beta_convergence",
+    "c17_brier_training",
+    "c18_autoencoder_reconstruction",
+    "c14_calibration_ce_vs_mse",
 )
