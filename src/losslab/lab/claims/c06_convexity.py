@@ -18,171 +18,47 @@ from typing import Any
 
 import numpy as np
 
-import losslab
-
 from ..context import Context
-from ..data import load_dataset
 from ..registry import Claim, Finding, LabFigure, LabTable
-from ..stats import combine_verdicts, mean_ci
+from ..stats import t_ci
 from ..style import LINESTYLES, color, new_figure
-
-#: Curvature counts as negative below -TOL (float64 rounding of second derivatives of O(1) losses is ~1e-15).
-TOL = 1e-10
-N_CLASSES_RANDOM = 10
-RANDOM_SCALES = (1.0, 3.0, 10.0)  # standard deviations of the random logit vectors
-GRID = (-10.0, 10.0, 401)
-
-
-def _expit(z: np.ndarray) -> np.ndarray:
-    from scipy.special import expit
-
-    return expit(z)
-
-
-def binary_second_derivatives(z: np.ndarray, y: float) -> dict[str, list[float]]:
-    """d2/dz2 of BCE-with-logits and of (sigmoid(z) - y)^2 by autograd (float64), with the closed forms.
-
-    >>> d = binary_second_derivatives(np.array([0.5, -3.0]), 1.0)
-    >>> round(d["bce"][0], 6), d["mse_sigmoid"][1] < 0
-    (0.235004, True)
-    """
-    import torch
-
-    zt = torch.tensor(z, dtype=torch.float64, requires_grad=True)
-    yt = torch.full_like(zt, float(y))
-    out: dict[str, list[float]] = {}
-    losses = {
-        "bce": lambda a: losslab.binary_cross_entropy_with_logits(a, yt, reduction="sum"),
-        "mse_sigmoid": lambda a: losslab.mse(torch.sigmoid(a), yt, reduction="sum"),
-    }
-    for name, f in losses.items():
-        (g,) = torch.autograd.grad(f(zt), zt, create_graph=True)
-        (h,) = torch.autograd.grad(g.sum(), zt)  # examples are independent: the Hessian is diagonal
-        out[name] = h.detach().numpy().tolist()
-    s = _expit(z)
-    out["bce_closed"] = (s * (1 - s)).tolist()
-    # d2/dz2 (s - y)^2 = 2 s (1 - s) [s (1 - s) + (s - y)(1 - 2 s)]
-    out["mse_sigmoid_closed"] = (2 * s * (1 - s) * (s * (1 - s) + (s - y) * (1 - 2 * s))).tolist()
-    return out
+from ..verdicts import decide
+from .c06_convexity_cells import (
+    GRID,
+    N_CLASSES_RANDOM,
+    RANDOM_SCALES,
+    RULES,
+    TOL,
+    binary_losses,
+    binary_second_derivatives,
+    closed_forms,
+    convexity_cell,
+    curvature,
+)
 
 
-def logit_hessians(z: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-example Hessians (n, K, K) w.r.t. the logits of softmax CE and of MSE through softmax, by autograd."""
-    import torch
-
-    zt = torch.tensor(z, dtype=torch.float64, requires_grad=True)
-    yt = torch.as_tensor(y)
-    k = z.shape[1]
-    onehot = torch.nn.functional.one_hot(yt, k).to(torch.float64)
-    losses = {
-        "ce": lambda a: losslab.cross_entropy(a, yt, reduction="sum"),
-        "mse_softmax": lambda a: losslab.mse(torch.softmax(a, dim=-1), onehot, reduction="sum"),
-    }
-    out = {}
-    for name, f in losses.items():
-        (g,) = torch.autograd.grad(f(zt), zt, create_graph=True)
-        rows = [torch.autograd.grad(g[:, c].sum(), zt, retain_graph=True)[0] for c in range(k)]
-        out[name] = torch.stack(rows, dim=1).detach().numpy()  # H[i, c, :] = d g[i, c] / d z[i, :]
-    return out
-
-
-def hessian_summary(z: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """Smallest eigenvalue per example for both losses, and the gap of CE's Hessian to diag(p) - p p^T.
-
-    >>> s = hessian_summary(np.array([[0.0, 0.0, 0.0], [3.0, -2.0, 1.0]]), np.array([0, 1]))
-    >>> min(s["ce_min_eig"]) > -1e-12, s["ce_closed_form_gap"] < 1e-12
-    (True, True)
-    """
-    h = logit_hessians(z, y)
-    p = np.exp(z - z.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
-    closed = np.einsum("ij,jk->ijk", p, np.eye(z.shape[1])) - p[:, :, None] * p[:, None, :]
-    return {
-        "ce_min_eig": np.linalg.eigvalsh(h["ce"]).min(axis=1).tolist(),
-        "mse_min_eig": np.linalg.eigvalsh(h["mse_softmax"]).min(axis=1).tolist(),
-        "ce_closed_form_gap": float(np.max(np.abs(h["ce"] - closed))),
-        "ce_symmetry_gap": float(np.max(np.abs(h["ce"] - h["ce"].transpose(0, 2, 1)))),
-    }
-
-
-def second_differences(f: np.ndarray) -> np.ndarray:
-    """f[i-1] - 2 f[i] + f[i+1] on an evenly spaced line (>= 0 everywhere for a convex function).
-
-    >>> second_differences(np.array([4.0, 1.0, 0.0, 1.0, 4.0])).tolist()
-    [2.0, 2.0, 2.0]
-    """
-    f = np.asarray(f, dtype=np.float64)
-    return f[:-2] - 2 * f[1:-1] + f[2:]
-
-
-def line_losses(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean BCE and mean (sigmoid - y)^2 of logistic regression for each weight row of ``w`` (last entry: bias)."""
-    z = X @ w[:, :-1].T + w[:, -1]  # (n, points)
-    yy = np.broadcast_to(y[:, None], z.shape)
-    ce = np.asarray(losslab.binary_cross_entropy_with_logits(z.T, yy.T, reduction="none")).mean(axis=1)
-    mse = np.asarray(losslab.mse(_expit(z.T), yy.T, reduction="none")).mean(axis=1)
-    return ce, mse
-
-
-def convexity_cell(params: dict[str, Any]) -> dict[str, Any]:
-    """One seed: Hessians at random and trained-model logits; loss along lines through logistic-regression weights."""
-    from sklearn.linear_model import LogisticRegression
-
-    from .. import train as tr
-
-    seed = int(params["seed"])
-    rng = np.random.default_rng(seed)
-    out: dict[str, Any] = {}
-
-    n = int(params["n_random"])
-    scales = np.repeat(RANDOM_SCALES, -(-n // len(RANDOM_SCALES)))[:n]
-    z = rng.standard_normal((n, N_CLASSES_RANDOM)) * scales[:, None]
-    out["random"] = hessian_summary(z, rng.integers(0, N_CLASSES_RANDOM, size=n))
-    out["random"]["scale"] = scales.tolist()
-
-    data = tr.tensors(params["dataset"], params["data_dir"], params["device"])
-    k = int(data.n_classes)
-    model = tr.make_model("linear", data.n_features, k, seed=seed, device=params["device"])
-    tr.train(model, tr.classification_loss("cross_entropy", k), data.X_train, data.y_train,
-             epochs=params["epochs"], seed=seed, lr=0.05)  # fmt: skip
-    out["real"] = hessian_summary(tr.predict_logits(model, data.X_train), data.y_train.cpu().numpy())
-
-    bc = load_dataset("breast_cancer", seed=seed)
-    X, yb = bc.X_train.astype(np.float64), bc.y_train.astype(np.float64)
-    fit = LogisticRegression(max_iter=2000).fit(X, yb)
-    w1 = np.concatenate([fit.coef_.ravel(), fit.intercept_])
-    w0 = rng.standard_normal(w1.size) / np.sqrt(X.shape[1])
-    t = np.linspace(-1.0, 3.0, int(params["line_points"]))
-    lines = {"interpolation": w0[None, :] + t[:, None] * (w1 - w0)[None, :]}
-    s = np.linspace(-2.0, 2.0, int(params["line_points"]))
-    for j in range(int(params["n_directions"])):
-        d = rng.standard_normal(w1.size)
-        d *= np.linalg.norm(w1) / np.linalg.norm(d)
-        lines[f"random direction {j + 1}"] = w1[None, :] + s[:, None] * d[None, :]
-    out["lines"] = {}
-    for name, w in lines.items():
-        ce, mse = line_losses(X, yb, w)
-        out["lines"][name] = {
-            "t": (t if name == "interpolation" else s).tolist(),
-            "ce": ce.tolist(),
-            "mse_sigmoid": mse.tolist(),
-            "ce_min_second_difference": float(second_differences(ce).min()),
-            "mse_min_second_difference": float(second_differences(mse).min()),
-        }
-    return out
-
-
-def convexity_verdict(ce_min_curvature: float, mse_min_curvature: float, tol: float = TOL) -> str:
-    """The rule: CE convex (min curvature >= -tol) and MSE-through-sigmoid not (some curvature < -tol).
-
-    Both parts hold: supported; neither: not supported; exactly one: mixed.
-
-    >>> convexity_verdict(-1e-17, -0.1), convexity_verdict(-1e-3, -0.1), convexity_verdict(-1e-3, 0.0)
-    ('supported', 'mixed', 'not supported')
-    """
-    ce_part = "supported" if ce_min_curvature >= -tol else "not supported"
-    mse_part = "supported" if mse_min_curvature < -tol else "not supported"
-    return combine_verdicts([ce_part, mse_part])
+def controls() -> list[dict[str, Any]]:
+    """Broken inputs through the claim's curvature checks: each part must be able to come out refuted."""
+    z = np.linspace(*GRID[:2], 81)
+    bce = binary_losses(1.0)["bce"]
+    concave = float(curvature(lambda a: -bce(a), z).min())
+    convex = float(curvature(bce, z).min())
+    d2 = curvature(binary_losses(1.0)["mse_sigmoid"], z)
+    s = 1.0 / (1.0 + np.exp(-z))
+    wrong = 2 * (s * (1 - s)) ** 2  # the closed form without its (s - y)(1 - 2 s) term
+    gap_wrong = float(np.max(np.abs(d2 - wrong)))
+    gap_right = float(np.max(np.abs(d2 - closed_forms(z, 1.0)["mse_sigmoid"])))
+    r_ce, r_mse, r_cf = (RULES.rule(f"c06.{k}") for k in ("ce_convex", "mse_nonconvex", "closed_form"))
+    return [
+        {"rule": r_ce.id, "planted": f"-BCE (concave) as 'CE' (min curvature {concave:.3g})", "expected": "refuted",
+         "got": decide(r_ce, bool(concave >= -r_ce.tolerance), name="control").verdict},
+        {"rule": r_mse.id, "planted": f"BCE (convex) as 'MSE through a sigmoid' (min curvature {convex:.3g})",
+         "expected": "refuted", "got": decide(r_mse, bool(convex < -r_mse.tolerance), name="control").verdict},
+        {"rule": r_cf.id, "planted": f"the MSE closed form without its (s - y)(1 - 2s) term (gap {gap_wrong:.3g})",
+         "expected": "refuted", "got": decide(r_cf, gap_wrong, name="control").verdict},
+        {"rule": r_cf.id, "planted": f"the right closed form (gap {gap_right:.1e})", "expected": "supported",
+         "got": decide(r_cf, gap_right, name="control").verdict},
+    ]  # fmt: skip
 
 
 def run(ctx: Context) -> Finding:
@@ -214,11 +90,25 @@ def run(ctx: Context) -> Finding:
     line_neg = [float(np.mean([ln["mse_min_second_difference"] < -TOL for ln in c["lines"].values()])) for c in cells]
 
     ce_min_curvature = min(bce_min, ce_eig_random, ce_eig_real, ce_line_min)
-    verdict = convexity_verdict(ce_min_curvature, mse_sig_min)
-    nb = ctx.n_bootstrap
-    frac_real_ci = mean_ci(frac_neg["real"], n_bootstrap=nb)
-    frac_random_ci = mean_ci(frac_neg["random"], n_bootstrap=nb)
-    line_neg_ci = mean_ci(line_neg, n_bootstrap=nb)
+    frac_real_ci = t_ci(frac_neg["real"])
+    frac_random_ci = t_ci(frac_neg["random"])
+    line_neg_ci = t_ci(line_neg)
+    n_random = sum(len(c["random"]["ce_min_eig"]) for c in cells)
+    n_real = sum(len(c["real"]["ce_min_eig"]) for c in cells)
+    n_lines = sum(len(c["lines"]) for c in cells)
+    r_ce, r_mse = RULES.rule("c06.ce_convex"), RULES.rule("c06.mse_nonconvex")
+    parts = [
+        decide(r_ce, bool(ce_min_curvature >= -r_ce.tolerance), name=f"binary grid, {n_random} random and {n_real} "
+               f"{dataset} logit vectors, {n_lines} weight-space lines",
+               detail=f"smallest curvature {ce_min_curvature:.1e} (grid {bce_min:.1e}, random {ce_eig_random:.1e}, "
+               f"{dataset} {ce_eig_real:.1e}, lines {ce_line_min:.1e})"),
+        decide(r_mse, bool(mse_sig_min < -r_mse.tolerance), name=f"logit grid z in [{GRID[0]:g}, {GRID[1]:g}], "
+               "y in {0, 1}", detail=f"smallest second derivative {mse_sig_min:.4f}, negative on "
+               f"{100 * mse_neg_frac_grid:.0f}% of the grid; through softmax: smallest eigenvalue {mse_eig_real:.3g} "
+               f"({dataset}), {mse_eig_random:.3g} (random)"),
+        decide(RULES.rule("c06.closed_form"), max(closed_gap, ce_hess_gap), name="binary grid and every Hessian",
+               detail=f"binary closed forms {closed_gap:.1e}; CE Hessian vs diag(p) - pp^T {ce_hess_gap:.1e}"),
+    ]  # fmt: skip
 
     fig, axes = new_figure(3, width=3.9, height=3.4)
     ax = axes[0]
@@ -299,7 +189,7 @@ def run(ctx: Context) -> Finding:
     ce_ok = ce_min_curvature >= -TOL
     mse_ok = mse_sig_min < -TOL
     return Finding(
-        verdict=verdict,
+        parts=parts,
         reason="CE's smallest curvature over everything tested (binary grid, "
         f"{sum(len(c['random']['ce_min_eig']) for c in cells)} "
         f"random and {sum(len(c['real']['ce_min_eig']) for c in cells)} real logit vectors, "
@@ -327,7 +217,8 @@ def run(ctx: Context) -> Finding:
                 fig,
             )
         ],
-        discussion=f"Both halves of the claim hold on our data. CE's Hessian in the logits is diag(p) - pp^T "
+        discussion=f"{'Both halves of the claim hold' if ce_ok and mse_ok else 'The claim does not hold'} on our "
+        f"data. CE's Hessian in the logits is diag(p) - pp^T "
         f"(autograd agrees to {ce_hess_gap:.0e}), positive semidefinite with a zero eigenvalue along the all-ones "
         f"direction (softmax is shift-invariant), so its smallest eigenvalue sits at rounding level "
         f"({ce_min_curvature:.0e}). MSE through a sigmoid has negative curvature on "
@@ -346,11 +237,13 @@ def run(ctx: Context) -> Finding:
             f" One defect turned up: at z = {', '.join(f'{k:g}' for k in kinks)} exactly, autograd's second "
             "derivative of losslab's BCE is 0 instead of s(1 - s) = 0.25, because its softplus is written as "
             "max(z, 0) + log1p(exp(-|z|)) and torch differentiates the kinks of max and |z| with subgradients that "
-            "give the right first derivative but drop the curvature. It does not change the verdict (0 is not "
-            "negative) but it is a library bug for anyone taking Hessians through losslab."
+            "give the right first derivative but drop the curvature. The closed-form part fails on it (the "
+            "convexity part does not: 0 is not negative); it is a library bug for anyone taking Hessians through "
+            "losslab."
             if kinks
             else ""
         ),
+        controls=controls(),
     )
 
 
@@ -358,17 +251,17 @@ CLAIM = Claim(
     number=6,
     slug="convexity",
     title="CE is convex in the logits; MSE through a sigmoid is not",
-    statement="As a function of the logits, cross-entropy is convex, while the squared error applied after a "
-    "sigmoid (or softmax) is non-convex.",
+    statement="'Convexity (in logits): [cross-entropy] Convex; [MSE] Non-convex through sigmoid' (seed 002, the "
+    "side-by-side table): as a function of the logits, cross-entropy is convex, while the squared error applied "
+    "after a sigmoid (or softmax) is not.",
     method="With torch autograd in float64: (a) second derivatives of BCE-with-logits and (sigmoid(z) - y)^2 on a "
     "grid of 401 logits in [-10, 10] for y = 0 and 1; (b) smallest eigenvalue of the per-example logit Hessian of "
     "softmax CE and of MSE through softmax at random 10-class logit vectors (sd 1, 3, 10) and at a trained softmax "
     "regression's logits on the run's first dataset; (c) second differences of the training loss of logistic "
     "regression on breast_cancer along lines in weight space (from a random start through the fitted weights, "
     "and random directions through the fitted weights). Repeated over seeds.",
-    rule=f"The CE part holds if the smallest curvature of CE found anywhere in (a), (b) and (c) is >= -{TOL:.0e}; "
-    f"the MSE part holds if the second derivative of (sigmoid(z) - y)^2 is < -{TOL:.0e} somewhere on the grid (a). "
-    "Supported if both parts hold, not supported if neither does, mixed otherwise.",
+    source="seed 002, 'Side-by-Side Comparison' (Convexity (in logits): Convex / Non-convex through sigmoid)",
+    datasets=("breast_cancer", "*"),
     references=(
         "Boyd, S. and Vandenberghe, L. (2004). Convex Optimization, section 3.1.5 (log-sum-exp is convex).",
         "Goodfellow, I., Bengio, Y. and Courville, A. (2016). Deep Learning, section 6.2.2.",

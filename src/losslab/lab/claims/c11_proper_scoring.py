@@ -25,15 +25,19 @@ from losslab.calibration import brier_decomposition
 from ..context import Context
 from ..data import load_dataset
 from ..registry import Claim, Finding, LabFigure, LabTable
-from ..stats import mean_ci
+from ..rules import claim_rules
+from ..stats import t_ci
 from ..style import color, new_figure
+from ..verdicts import decide
 
-N_BINS = 15
-IDENTITY_TOL = 1e-10  # float64 rounding of sums over a few hundred examples
-BINARY_STEP = 0.001
-SIMPLEX_STEP = 0.02
-BINARY_P = tuple(round(0.05 * k, 2) for k in range(1, 20))
-TERNARY_P = ((0.2, 0.3, 0.5), (0.6, 0.3, 0.1), (1 / 3, 1 / 3, 1 / 3), (0.7, 0.2, 0.1), (0.1, 0.1, 0.8))
+CLAIM_RULES = claim_rules("proper-scoring")
+N_BINS = CLAIM_RULES.params["n_bins"]
+IDENTITY_TOL = CLAIM_RULES.rule("c11.decomposition").tolerance  # float64 rounding of sums over a few hundred examples
+BINARY_STEP = CLAIM_RULES.params["binary_step"]
+SIMPLEX_STEP = CLAIM_RULES.params["simplex_step"]
+BINARY_P = tuple(CLAIM_RULES.params["binary_p"])
+TERNARY_P = tuple(tuple(p) for p in CLAIM_RULES.params["ternary_p"])
+#: The scores run through the propriety check; absolute error is improper (its expectation is linear in q).
 RULES = ("log loss", "Brier", "absolute error")
 MODELS = ("logistic regression", "Gaussian naive Bayes", "random forest")
 
@@ -161,19 +165,26 @@ def decomposition(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def propriety_verdict(errors: dict[str, float], control: float, steps: float) -> str:
-    """Proper rules' argmin within the grid step, and the improper control must miss by more than it.
-
-    >>> propriety_verdict({"log loss": 0.0, "Brier": 0.001}, 0.45, 0.02)
-    'supported'
-    >>> propriety_verdict({"log loss": 0.0, "Brier": 0.1}, 0.45, 0.02)
-    'not supported'
-    >>> propriety_verdict({"log loss": 0.0, "Brier": 0.0}, 0.0, 0.02)
-    'inconclusive'
-    """
-    if any(e > steps for e in errors.values()):
-        return "not supported"
-    return "supported" if control > steps else "inconclusive"
+def controls(prop: dict[str, Any]) -> list[dict[str, Any]]:
+    """The improper score through the propriety check, and a decomposition with a term dropped: both must fail."""
+    r_bin, r_ter, r_dec = (CLAIM_RULES.rule(f"c11.{k}") for k in ("proper_binary", "proper_ternary", "decomposition"))
+    mae_bin, mae_ter = max(prop["absolute error"]["binary_error"]), max(prop["absolute error"]["ternary_error"])
+    rng = np.random.default_rng(0)
+    P = rng.dirichlet(np.ones(3), size=400)
+    y = np.array([rng.choice(3, p=row) for row in P])
+    d = decompose(P, y)
+    broken = abs(d["brier"] - (-d["resolution"] + d["uncertainty"] + d["within_bin_variance"]
+                               - d["within_bin_covariance"]))  # fmt: skip
+    return [
+        {"rule": r_bin.id, "planted": f"absolute error (improper) as the score: argmin misses p by {mae_bin:.3f}",
+         "expected": "refuted", "got": decide(r_bin, bool(mae_bin <= r_bin.tolerance), name="control").verdict},
+        {"rule": r_ter.id, "planted": f"absolute error (improper), 3 classes: argmin misses p by {mae_ter:.3f}",
+         "expected": "refuted", "got": decide(r_ter, bool(mae_ter <= r_ter.tolerance), name="control").verdict},
+        {"rule": r_dec.id, "planted": f"Dirichlet forecasts, the reliability term dropped (gap {broken:.3g})",
+         "expected": "refuted", "got": decide(r_dec, broken, name="control").verdict},
+        {"rule": r_dec.id, "planted": f"the same forecasts, all five terms (gap {d['five_term_error']:.1e})",
+         "expected": "supported", "got": decide(r_dec, d["five_term_error"], name="control").verdict},
+    ]  # fmt: skip
 
 
 def run(ctx: Context) -> Finding:
@@ -183,26 +194,30 @@ def run(ctx: Context) -> Finding:
     plist = [{"dataset": ds, "seed": s} for ds in ctx.datasets for s in seeds]
     cells = ctx.map(decomposition, plist)
 
-    # propriety
+    # propriety: each geometry against its own grid step (the rule's tolerance adds a hair for grid rounding)
     errs = {r: {"binary": max(prop[r]["binary_error"]), "ternary": max(prop[r]["ternary_error"])} for r in RULES}
-    # judged per geometry against its own grid step; a small slack for float rounding of the grid
-    prop_bin = propriety_verdict({r: errs[r]["binary"] for r in RULES[:2]}, errs[RULES[2]]["binary"],
-                                 BINARY_STEP + 1e-9)  # fmt: skip
-    prop_ter = propriety_verdict({r: errs[r]["ternary"] for r in RULES[:2]}, errs[RULES[2]]["ternary"],
-                                 SIMPLEX_STEP + 1e-9)  # fmt: skip
+    r_bin, r_ter = CLAIM_RULES.rule("c11.proper_binary"), CLAIM_RULES.rule("c11.proper_ternary")
+    proper = RULES[:2]
+    worst_bin = max(errs[r]["binary"] for r in proper)
+    worst_ter = max(errs[r]["ternary"] for r in proper)
 
     # decomposition
     five = max(c[m]["five_term_error"] for c in cells for m in MODELS)
     disc = max(c[m]["discretised_error"] for c in cells for m in MODELS)
     gap3 = max(c[m]["three_term_gap"] for c in cells for m in MODELS)
-    decomp = "supported" if five <= IDENTITY_TOL and disc <= IDENTITY_TOL else "not supported"
-    parts = [prop_bin, prop_ter, decomp]
-    if "not supported" in parts:
-        verdict = "not supported"
-    elif all(v == "supported" for v in parts):
-        verdict = "supported"
-    else:
-        verdict = "inconclusive"
+    parts = [
+        decide(r_bin, bool(worst_bin <= r_bin.tolerance), name=f"log loss and Brier, {len(BINARY_P)} binary p",
+               detail=f"largest |argmin - p|: log loss {errs['log loss']['binary']:.1e}, Brier "
+               f"{errs['Brier']['binary']:.1e} (step {BINARY_STEP}); absolute error "
+               f"{errs['absolute error']['binary']:.2f}"),
+        decide(r_ter, bool(worst_ter <= r_ter.tolerance), name=f"log loss and Brier, {len(TERNARY_P)} 3-class p",
+               detail=f"largest |argmin - p|: log loss {errs['log loss']['ternary']:.3f}, Brier "
+               f"{errs['Brier']['ternary']:.3f} (step {SIMPLEX_STEP}); absolute error "
+               f"{errs['absolute error']['ternary']:.2f}"),
+        decide(CLAIM_RULES.rule("c11.decomposition"), max(five, disc), name=f"{len(MODELS)} models x "
+               f"{len(ctx.datasets)} datasets x {len(seeds)} splits", detail=f"five-term identity {five:.1e}, "
+               f"three terms on bin-centred forecasts {disc:.1e}; continuous three-term gap {gap3:.1e} (not judged)"),
+    ]  # fmt: skip
 
     numbers: dict[str, Any] = {
         "propriety": {r: {"max_argmin_error_binary": errs[r]["binary"], "max_argmin_error_ternary": errs[r]["ternary"],
@@ -212,7 +227,6 @@ def run(ctx: Context) -> Finding:
         "ternary_p": [list(p) for p in TERNARY_P], "n_bins": N_BINS, "tolerance": IDENTITY_TOL,
         "max_five_term_error": five, "max_discretised_three_term_error": disc,
         "max_three_term_gap_continuous": gap3,
-        "verdicts": {"propriety_binary": prop_bin, "propriety_ternary": prop_ter, "decomposition": decomp},
         "models": {},
     }  # fmt: skip
     rows = []
@@ -222,9 +236,8 @@ def run(ctx: Context) -> Finding:
         for m in MODELS:
             terms = {k: [c[m][k] for c in cs] for k in cs[0][m]}
             means[(ds, m)] = {k: float(np.mean(v)) for k, v in terms.items()}
-            numbers["models"][f"{ds}/{m}"] = {k: mean_ci(v, n_bootstrap=ctx.n_bootstrap).to_dict()
-                                              for k, v in terms.items()}  # fmt: skip
-            b = mean_ci(terms["brier"], n_bootstrap=ctx.n_bootstrap)
+            numbers["models"][f"{ds}/{m}"] = {k: t_ci(v).to_dict() for k, v in terms.items()}
+            b = t_ci(terms["brier"])
             rows.append((ds, m, b.format(".4f"), f"{means[(ds, m)]['reliability']:.4f}",
                          f"{means[(ds, m)]['resolution']:.4f}", f"{means[(ds, m)]['uncertainty']:.4f}",
                          f"{max(terms['three_term_gap']):.1e}", f"{max(terms['five_term_error']):.1e}",
@@ -288,12 +301,12 @@ def run(ctx: Context) -> Finding:
         f"models the three-term version is off by up to {gap3:.1e} (for logistic regression on "
         f"{ctx.datasets[0]}: Brier {lr['brier']:.4f}, reliability {lr['reliability']:.4f}, resolution "
         f"{lr['resolution']:.4f}, uncertainty {lr['uncertainty']:.4f}): small beside the terms, but not rounding "
-        "error, so the seeds' sentence holds exactly for discretised forecasts and approximately for binned "
+        "error, so Murphy's identity holds exactly for discretised forecasts and approximately for binned "
         "continuous ones. Resolution, not reliability, carries most of the difference between models here; "
         "there is no published table for these datasets to compare with."
     )
     return Finding(
-        verdict=verdict,
+        parts=parts,
         reason=reason,
         summary=summary,
         numbers=numbers,
@@ -330,6 +343,7 @@ def run(ctx: Context) -> Finding:
             )
         ],
         discussion=discussion,
+        controls=controls(prop),
     )
 
 
@@ -337,9 +351,10 @@ CLAIM = Claim(
     number=11,
     slug="proper-scoring",
     title="Brier score and log loss are proper; the Brier score decomposes (Murphy 1973)",
-    statement="The Brier score and log loss are proper scoring rules: the expected score is smallest when the "
-    "forecast equals the true probability. The Brier score decomposes into reliability - resolution + "
-    "uncertainty (Murphy 1973).",
+    statement="'The Brier score ... looks like MSE applied to probabilities, and it is a proper scoring rule.' "
+    "(seed 002); the cross entropy 'is minimized if and only if' the predicted distribution is the true one (seed "
+    "003): both are proper, the expected score is smallest when the forecast equals the true probability. The "
+    "Brier score decomposes into reliability - resolution + uncertainty (Murphy 1973).",
     method=f"(a) With losslab.log_loss, brier_score and mae as the score S(q, y), the expected score "
     f"p S(q, 1) + (1 - p) S(q, 0) over forecasts q on a grid of step {BINARY_STEP} for p = 0.05 .. 0.95, and "
     f"sum_k p_k S(q, k) over the interior of the 3-simplex on a grid of step {SIMPLEX_STEP} for five "
@@ -348,11 +363,9 @@ CLAIM = Claim(
     f"losslab.calibration.brier_decomposition ({N_BINS} uniform bins, classwise for multiclass) of the test "
     "forecasts; the five-term identity it documents (Stephenson et al. 2008), and Murphy's three-term identity "
     "on forecasts rounded to their bin centres, one-vs-rest per class.",
-    rule=f"Supported if (a) for both geometries the log loss and Brier argmin lies within one grid step of p for "
-    f"every p while the absolute-error control misses by more than a step (if the control does not miss, the check "
-    f"cannot fail: inconclusive), and (b) on every model, dataset and split both identities hold within "
-    f"{IDENTITY_TOL:.0e}. Not supported if a proper rule's argmin misses or an identity fails. The three-term gap "
-    "on continuous forecasts is reported, not judged (the identity does not claim it is 0).",
+    source="seed 002, 'Common Confusions' ('The Brier score ... is a proper scoring rule'); seed 003 ('the cross "
+    "entropy ... is minimized if and only if' the forecast is the true distribution); Murphy (1973), REFERENCES.md",
+    datasets=("*",),
     references=(
         "Murphy, A. H. (1973). A new vector partition of the probability score. J. Applied Meteorology 12(4).",
         "Brier, G. W. (1950). Verification of forecasts expressed in terms of probability. Monthly Weather Review.",
