@@ -1,4 +1,4 @@
-"""The lab's identity claims: 2 (CE = H + KL), 3 (error signals), 6 (convexity), 13 (MSE decomposes)."""
+"""The lab's identity claims: 1 (likelihoods), 2 (CE = H + KL), 3 (error signals), 6 (convexity), 13 (MSE)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from losslab.lab.claims import c01_likelihood as c01
 from losslab.lab.claims import c02_decomposition as c02
 from losslab.lab.claims import c03_error_signals as c03
 from losslab.lab.claims import c03_error_signals_cells as c03c
@@ -27,6 +28,28 @@ def _both_ways(controls: list[dict]) -> None:
     """Every own control gets its expected verdict, and the controls show both verdicts."""
     assert all(c["got"] == c["expected"] for c in controls), controls
     assert {c["expected"] for c in controls} == {"supported", "refuted"}
+
+
+# ----------------------------------------------------------------- claim 1
+def test_probability_path_agrees_inside_and_not_at_the_ends():
+    cell = c01.probability_path({"seed": 1})
+    exact = np.asarray(cell["interior"]["scipy.stats.bernoulli (exact)"])
+    for name, values in cell["interior"].items():
+        assert np.max(np.abs(np.asarray(values) - exact)) < 1e-10, name
+    at_zero = {k: v[0] for k, v in cell["boundary"].items()}  # p = 0 for a true label of 1
+    assert at_zero["torch binary_cross_entropy"] == 100.0  # torch clamps the log at -100
+    assert at_zero["sklearn.metrics.log_loss"] == pytest.approx(-np.log(np.finfo(np.float64).eps))
+    assert at_zero["scipy.stats.bernoulli (exact)"] == np.inf
+
+
+def test_claim_1_smoke(tmp_path):
+    res = run_lab(out=tmp_path, profile=get_profile("smoke"), claims=[c01.CLAIM], device="cpu",
+                  console=Console(quiet=True))["claims"][0]  # fmt: skip
+    assert res["status"] == "ok", res["error"]
+    verdicts = {p["rule"]: p["verdict"] for p in res["parts"]}
+    assert verdicts == {"c01.gaussian": "supported", "c01.bernoulli": "supported", "c01.categorical": "supported",
+                        "c01.probability_path": "supported", "c01.boundary": "refuted"}  # fmt: skip
+    assert res["verdict"] == "mixed" and res["controls_ok"] is True and res["kind"] == "identity"
 
 
 # ----------------------------------------------------------------- claim 2

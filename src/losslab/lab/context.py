@@ -14,7 +14,9 @@ a Dask cluster) is :mod:`losslab.lab.scheduler`'s business.
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
+import dataclasses
 import functools
 import hashlib
 import importlib.util
@@ -23,7 +25,7 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +217,26 @@ class Context:
         ctx = copy.copy(self)
         ctx.slug, ctx.computed, ctx.cached = slug, 0, 0
         return ctx
+
+    @contextlib.contextmanager
+    def borrowed(self, *, slug: str | None = None, seeds: int | None = None) -> Iterator[Context]:
+        """This context with another claim's cell cache (``slug``) or at least ``seeds`` seeds, for one block.
+
+        Claims that measure the same comparison read each other's cells (the same cells, computed once);
+        planted controls that need more seeds than the smoke profile's take seeds 0..n-1, which include the
+        profile's, so those come from the cache. Whatever the block computes or reads counts in this context.
+        """
+        out = copy.copy(self)
+        out.computed = out.cached = 0
+        if slug is not None:
+            out.slug = slug
+        if seeds is not None and seeds > self.profile.seeds:
+            out.profile = dataclasses.replace(self.profile, seeds=seeds)
+        try:
+            yield out
+        finally:
+            self.computed += out.computed
+            self.cached += out.cached
 
     def start(self) -> None:
         """Connect to ``scheduler`` now, so that a bad address fails before any claim runs (ValueError).

@@ -30,12 +30,21 @@ C01 = ClaimRules(
     "likelihood", "identity", "all",
     "Each pair (MSE and the Gaussian NLL after the affine map nll = mse / (2 sigma^2) + log(2 pi sigma^2) / 2; "
     "binary cross-entropy and the Bernoulli NLL; cross-entropy and the Categorical NLL) is supported when every "
-    "test example's mapped loss equals SciPy's negative log-density within 1e-10 nats, refuted otherwise. The "
-    "claim is supported when all three are.",
+    "test example's mapped loss equals SciPy's negative log-density within 1e-10 nats, refuted otherwise. Seed 002's "
+    "'log loss, binary cross-entropy and the Bernoulli NLL are all identical' is checked on probabilities, where "
+    "the implementations differ: on a fitted model's test probabilities losslab's binary_cross_entropy and log_loss, "
+    "scikit-learn's log_loss and torch's binary_cross_entropy must equal SciPy's exact NLL within 1e-10 nats "
+    "(supported, else refuted); and at the boundary (p = 0, 1e-300 and 1 for y = 1, p = 1 for y = 0) all five must "
+    "return the same value within a relative 1e-9 (supported), else the names are not interchangeable as "
+    "implemented (refuted). The claim is supported when every part is.",
     (
         Rule("c01.gaussian", "identity", "MSE, mapped, equals the Gaussian NLL", unit="nats", tolerance=1e-10),
         Rule("c01.bernoulli", "identity", "BCE equals the Bernoulli NLL", unit="nats", tolerance=1e-10),
         Rule("c01.categorical", "identity", "CE equals the Categorical NLL", unit="nats", tolerance=1e-10),
+        Rule("c01.probability_path", "identity", "log loss = BCE = Bernoulli NLL on probabilities", unit="nats",
+             tolerance=1e-10),
+        Rule("c01.boundary", "holds", "the implementations agree at probabilities 0 and 1",
+             params={"relative_tolerance": 1e-9}),
     ),
 )  # fmt: skip
 

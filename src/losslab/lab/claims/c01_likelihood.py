@@ -66,9 +66,47 @@ def identities(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: (probability of class 1, label) pairs where the implementations' clipping conventions show
+BOUNDARY = ((0.0, 1.0), (1e-300, 1.0), (1.0, 1.0), (1.0, 0.0))
+
+
+def _probability_losses(p: np.ndarray, y: np.ndarray) -> dict[str, list[float]]:
+    """Per-example binary log loss of probabilities ``p`` by five implementations that call it the same thing."""
+    import torch
+    from scipy import stats
+    from sklearn.metrics import log_loss
+
+    with np.errstate(divide="ignore"):  # SciPy's exact NLL is inf at a probability of exactly 0
+        exact = -stats.bernoulli.logpmf(y.astype(np.int64), p)
+    return {
+        "losslab.binary_cross_entropy": losslab.binary_cross_entropy(p, y, reduction="none").tolist(),
+        "losslab.log_loss": [float(losslab.log_loss(np.array([[1 - q, q]]), np.array([int(t)]), labels=[0, 1]))
+                             for q, t in zip(p, y, strict=True)],  # fmt: skip
+        "sklearn.metrics.log_loss": [float(log_loss([int(t)], [[1 - q, q]], labels=[0, 1]))
+                                     for q, t in zip(p, y, strict=True)],  # fmt: skip
+        "torch binary_cross_entropy": torch.nn.functional.binary_cross_entropy(
+            torch.from_numpy(p), torch.from_numpy(y), reduction="none").tolist(),
+        "scipy.stats.bernoulli (exact)": [float(v) for v in exact],
+    }
+
+
+def probability_path(params: dict[str, Any]) -> dict[str, Any]:
+    """Log loss, BCE and the Bernoulli NLL on probabilities: a fitted model's, and the boundary cases."""
+    from sklearn.linear_model import LogisticRegression
+
+    d = load_dataset("breast_cancer", seed=params["seed"])
+    p = LogisticRegression(max_iter=2000).fit(d.X_train, d.y_train).predict_proba(d.X_test)[:, 1]
+    p = p.astype(np.float64)  # float32 features give float32 probabilities
+    y = d.y_test.astype(np.float64)
+    bp, by = (np.array([b[i] for b in BOUNDARY], dtype=np.float64) for i in (0, 1))
+    return {"interior": _probability_losses(p, y), "boundary": _probability_losses(bp, by),
+            "n": int(y.size), "min_p": float(min(p.min(), 1 - p.max()))}  # fmt: skip
+
+
 def run(ctx: Context) -> Finding:
     dataset = ctx.datasets[0] if ctx.datasets[0] != "breast_cancer" else "digits"
     cell = ctx.cell(identities, {"seed": 0, "dataset": dataset})
+    prob = ctx.cell(probability_path, {"seed": 0})
     labels = {
         "gaussian": "MSE vs Gaussian NLL (diabetes, linear regression)",
         "bernoulli": "BCE vs Bernoulli NLL (breast_cancer, logistic regression)",
@@ -90,6 +128,29 @@ def run(ctx: Context) -> Finding:
     numbers["gaussian"]["sigma2"] = cell["gaussian"]["sigma2"]
     numbers["tolerance"] = TOLERANCE
     worst = max(errors.values())
+    # the probability-input path: the same quantity under five implementations' names
+    interior = {k: np.asarray(v) for k, v in prob["interior"].items()}
+    ref = interior["scipy.stats.bernoulli (exact)"]
+    gap = max(float(np.max(np.abs(v - ref))) for v in interior.values())
+    parts.append(decide(RULES.rule("c01.probability_path"), gap,
+                        name=f"log loss = BCE = Bernoulli NLL on probabilities (breast_cancer, {prob['n']} examples)",
+                        detail=f"5 implementations within {gap:.1e} nats of SciPy's exact NLL; smallest "
+                               f"probability {prob['min_p']:.1e}"))  # fmt: skip
+    bvals = {k: np.asarray(v) for k, v in prob["boundary"].items()}
+    rel = RULES.rule("c01.boundary").params["relative_tolerance"]
+    first = next(iter(bvals.values()))
+    agree = all(np.allclose(v, first, rtol=rel, atol=0.0) for v in bvals.values())
+    shown = "; ".join(f"{k}: " + ", ".join(f"{x:.4g}" for x in v) for k, v in bvals.items())
+    cases = ", ".join(f"(p={p:g}, y={y:g})" for p, y in BOUNDARY)
+    parts.append(decide(RULES.rule("c01.boundary"), agree, name="the same at the boundary, as implemented",
+                        detail=f"at {cases}: {shown}"))  # fmt: skip
+    numbers["probability_path"] = {"interior_max_gap": gap, "boundary_cases": [list(b) for b in BOUNDARY],
+                                   "boundary": prob["boundary"]}  # fmt: skip
+    controls = [{"rule": "c01.boundary", "planted": "the interior probabilities through the same agreement check",
+                 "expected": "supported",
+                 "got": decide(RULES.rule("c01.boundary"),
+                               all(np.allclose(v, ref, rtol=rel, atol=1e-12) for v in interior.values()),
+                               name="c").verdict}]  # fmt: skip
 
     fig, axes = new_figure(3, width=3.6, height=3.4)
     for i, (ax, key) in enumerate(zip(axes, labels, strict=True)):
@@ -103,9 +164,14 @@ def run(ctx: Context) -> Finding:
         ax.legend(fontsize=8, loc="upper left")
     return Finding(
         parts=parts,
-        reason=f"the largest per-example gap over {sum(n['n'] for n in numbers.values() if isinstance(n, dict))} "
-        f"test examples is {worst:.2e} nats, against a tolerance of {TOLERANCE:.0e}.",
-        summary=f"max |loss - NLL| = {worst:.1e} nats",
+        controls=controls,
+        reason=f"the largest per-example gap over {sum(numbers[k]['n'] for k in labels)} test examples is "
+        f"{worst:.2e} nats, against a tolerance of {TOLERANCE:.0e}. On probabilities, log loss, binary cross-entropy "
+        f"and the Bernoulli NLL agree to {gap:.1e} nats inside (0, 1), but not at its ends, where each library "
+        f"clips in its own way ({shown}): as formulas the three names are one thing, as implemented they are not.",
+        summary=f"max |loss - NLL| = {worst:.1e} nats; at p = 0 for y = 1: torch "
+        f"{bvals['torch binary_cross_entropy'][0]:.4g}, scikit-learn {bvals['sklearn.metrics.log_loss'][0]:.4g}, "
+        f"exact {bvals['scipy.stats.bernoulli (exact)'][0]:.4g}",
         numbers=numbers,
         tables=[
             LabTable(
@@ -130,14 +196,17 @@ def run(ctx: Context) -> Finding:
 CLAIM = Claim(
     number=1,
     slug="likelihood",
-    title="MSE is the Gaussian NLL; cross-entropy is the Bernoulli/Categorical NLL",
+    title="MSE is the Gaussian NLL; cross-entropy is the Bernoulli/Categorical NLL; log loss = BCE = Bernoulli NLL",
     statement="Use MSE loss if the target variable is from a Gaussian distribution and categorical cross-entropy "
-    "loss if it is from a Multinomial distribution: both are negative log-likelihoods (up to constants).",
+    "loss if it is from a Multinomial distribution: both are negative log-likelihoods (up to constants). [...] "
+    "In binary classification, log loss, binary cross-entropy, and negative log-likelihood of a Bernoulli model are "
+    "all identical.",
     method="Fit linear regression on diabetes, logistic regression on breast_cancer and softmax regression on a "
     "multiclass dataset; on each test example compare losslab's mse, binary_cross_entropy_with_logits and "
     "cross_entropy, after the stated affine map, with the negative log-density from scipy.stats (norm with "
     "sigma^2 = the training MSE, bernoulli, multinomial with n = 1).",
-    source="seed 000 (TL;DR and the MSE / binary / categorical sections); seed 002 (Probabilistic Interpretations)",
+    source="seed 000 (TL;DR and the MSE / binary / categorical sections); seed 002 (Probabilistic Interpretations; "
+    "Common Confusions: Log loss and cross-entropy are the same thing)",
     datasets=("diabetes", "breast_cancer", "*"),
     references=(
         "Bishop, C. M. (2006). Pattern Recognition and Machine Learning, sections 1.2.5 and 4.3.2.",

@@ -1,15 +1,12 @@
 """Claim 4's measurement: the escape time of planted confident mistakes, and the claim's own planted controls.
 
 Kept apart from the claim's report code so that claim 5's planted control can
-reuse :func:`more_seeds` and the planted start without importing the report.
+reuse the planted start without importing the report.
 """
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,7 +19,7 @@ from ..verdicts import decide
 RULES = claim_rules("saturation")
 P = RULES.params
 
-__all__ = ["escape_time", "escape_times", "more_seeds", "own_controls", "saturation_base"]
+__all__ = ["escape_time", "escape_times", "own_controls", "saturation_base"]
 
 
 def saturation_base() -> dict[str, Any]:
@@ -64,26 +61,6 @@ def escape_times(runs: Sequence[dict[str, Any]], k: int) -> list[float]:
     return out
 
 
-@contextlib.contextmanager
-def more_seeds(ctx: Context, n: int) -> Iterator[Context]:
-    """``ctx`` with at least ``n`` seeds (same cache and executor): controls decide on 5 seeds even in smoke.
-
-    Seeds 0..n-1 include the profile's, so the runs the main comparison made are read from the cache;
-    the cells computed or read through it are counted in ``ctx``'s counters.
-    """
-    if ctx.profile.seeds >= n:
-        yield ctx
-        return
-    out = copy.copy(ctx)
-    out.profile = dataclasses.replace(ctx.profile, seeds=n)
-    out.computed = out.cached = 0
-    try:
-        yield out
-    finally:
-        ctx.computed += out.computed
-        ctx.cached += out.cached
-
-
 def own_controls(ctx: Context, comp: protocol.Comparison) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Claim 4's planted controls on the binary comparison ``comp``, through the same escape-time measurement.
 
@@ -94,7 +71,7 @@ def own_controls(ctx: Context, comp: protocol.Comparison) -> tuple[list[dict[str
     k = int(P["epochs"])
     ce = {"loss": "cross_entropy"}
     lr = comp.chosen["cross_entropy"]
-    with more_seeds(ctx, int(P["control_seeds"])) as c_ctx:
+    with ctx.borrowed(seeds=int(P["control_seeds"])) as c_ctx:
         ce_runs = protocol.compare(c_ctx, comp.dataset, {"cross_entropy": ce}, lrs=(lr,), base=saturation_base())
         frozen = protocol.compare(c_ctx, comp.dataset, {"frozen": ce}, lrs=(0.0,), base=saturation_base())
         again = protocol.compare(c_ctx, comp.dataset, {"renamed": ce}, lrs=(lr,), base=saturation_base())

@@ -36,6 +36,7 @@ from .c05_training_speed_cells import (
     max_epochs,
     own_controls,
     published_hui_belkin,
+    published_mnist1d,
     published_nielsen,
     reliable_part,
     speed_base,
@@ -82,6 +83,8 @@ def run(ctx: Context) -> Finding:
         logits_acc = paired_effect(acc["mse_logits"], acc["cross_entropy"])
         logits_ett = paired_effect(ett["mse_logits"], ett["cross_entropy"])
         published.append(published_hui_belkin(ds, logits_acc.to_dict()))
+        if ds == "mnist1d":
+            published.append(published_mnist1d(acc["cross_entropy"]))
         summaries.append(f"{ds}: {faster.estimate:+.1f} epochs, {100 * reliable.estimate:+.2f} pts")
         numbers["datasets"][ds] = {
             "target": target, "comparison": comp.to_dict(),

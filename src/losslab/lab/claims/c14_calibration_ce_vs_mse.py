@@ -40,8 +40,8 @@ def comparison(ctx: Context, dataset: str) -> protocol.Comparison:
     base = {k: P[k] for k in ("model", "hidden", "patience", "batch_size", "momentum", "optimizer", "weight_decay",
                               "val_fraction")}  # fmt: skip
     base |= {"epochs": P["epochs"][ctx.profile.name], "noise": 0.0, "keep_test_logits": True}
-    own = ctx if ctx.slug == RULES.slug else ctx.for_claim(RULES.slug)  # claim 8 reads the very same cells
-    return protocol.compare(own, dataset, CONTENDERS, lrs=P["lrs"], base=base, select=P["select"])
+    with ctx.borrowed(slug=RULES.slug) as own:  # claim 8 reads the very same cells
+        return protocol.compare(own, dataset, CONTENDERS, lrs=P["lrs"], base=base, select=P["select"])
 
 
 def measured_ece(logits: Any, y: Any) -> float:

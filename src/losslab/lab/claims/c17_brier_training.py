@@ -13,10 +13,6 @@ judged on the test split by accuracy, NLL and ECE, paired over seeds.
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -69,25 +65,6 @@ def paired_parts(ce: list[dict[str, float]], brier: list[dict[str, float]], *, n
         diff = a - b if m == "accuracy" else b - a
         parts.append(decide(RULES.rule(f"c17.{m}"), diff, name=name))
     return parts
-
-
-@contextmanager
-def with_seeds(ctx: Context, n: int) -> Iterator[Context]:
-    """``ctx`` with at least ``n`` seeds, the same cache (the profile's seeds are among them, so cached).
-
-    The cells it computes or reads are added to ``ctx``'s counters.
-    """
-    if len(ctx.seeds) >= n:
-        yield ctx
-        return
-    out = copy.copy(ctx)
-    out.profile = dataclasses.replace(ctx.profile, seeds=n)
-    out.computed = out.cached = 0
-    try:
-        yield out
-    finally:
-        ctx.computed += out.computed
-        ctx.cached += out.cached
 
 
 def run_scores(comp: protocol.Comparison, contender: str) -> list[dict[str, float]]:
@@ -165,7 +142,7 @@ def run(ctx: Context) -> Finding:
             why="They report square loss comparable or better (cross-entropy slightly ahead in vision), on raw "
             "outputs with a rescaling for many classes, not through a softmax as here; only the direction compares: "
             "no accuracy lost by training on a squared error."))  # fmt: skip
-    with with_seeds(ctx, int(P["control"]["seeds"])) as c_ctx:  # 2 smoke seeds give no usable interval
+    with ctx.borrowed(seeds=int(P["control"]["seeds"])) as c_ctx:  # 2 smoke seeds give no usable interval
         c_comp = protocol.compare(c_ctx, comps[0].dataset, CONTENDERS, lrs=lrs, base=base(ctx.profile.name),
                                   select=P["select"])  # fmt: skip
     controls = own_controls(c_comp)
