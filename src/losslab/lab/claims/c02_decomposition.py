@@ -312,7 +312,7 @@ def run(ctx: Context) -> Finding:
 CLAIM = Claim(
     number=2,
     slug="decomposition",
-    title="Cross-entropy = entropy + KL divergence; minimising CE minimises KL; CE is not 'the extra nats'",
+    title="Cross-entropy = entropy + KL divergence; minimising CE minimises KL; CE measures the extra nats",
     statement="'Cross-entropy decomposes into two terms: H(p) + KL(p || q) ... Since H(p) is constant with respect "
     "to the model parameters, minimizing cross-entropy is equivalent to minimizing KL divergence ... it measures how "
     "many extra bits (or nats) are needed to encode samples from p using the code optimized for q.' (seed 002); "

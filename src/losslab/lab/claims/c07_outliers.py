@@ -268,7 +268,7 @@ def _finding(parts, numbers, rows, tuning_rows, bin_rows, fig, controls, hi) -> 
 CLAIM = Claim(
     number=7,
     slug="outliers",
-    title="MSE is sensitive to outliers; Huber, MAE and quantile losses are robust (and in classification?)",
+    title="MSE is sensitive to outliers, cross-entropy moderately; Huber, MAE and quantile losses are robust",
     statement="'MSE is sensitive to outliers. The quadratic penalty means a single outlier with large error can "
     "dominate the loss. Robust alternatives include Huber loss (quadratic for small errors, linear for large "
     "errors) and quantile regression.' and the table row 'Sensitivity to outliers: Cross-Entropy Moderate (log "

@@ -196,7 +196,7 @@ def run(ctx: Context) -> Finding:
 CLAIM = Claim(
     number=13,
     slug="mse-decomposition",
-    title="'MSE has no analogous decomposition' is wrong: squared error decomposes five ways",
+    title="MSE has no analogous decomposition: it measures raw prediction error, not distributional mismatch",
     statement="'MSE has no analogous decomposition. It measures raw prediction error, not distributional "
     "mismatch.' (seed 002, after CE = H(p) + KL(p || q))",
     method="Per seed (a resampled split): softmax regression (scikit-learn) on the run's first dataset and linear "
