@@ -386,3 +386,30 @@ def test_bad_sample_weight_and_predict_shape():
     ic = IsotonicCalibration().fit(np.array([0.2, 0.4]), np.array([0, 1]))
     with pytest.raises(ValueError, match=r"fitted on 1-d binary probabilities"):
         ic.predict_proba(np.array([[0.2, 0.8]]))
+
+
+def test_temperature_at_its_bound_warns_and_says_so():
+    """A fitting set without a single mistake drives T to its lower bound (lab claim 10 saw NLL 0.20 -> 4.5)."""
+    from losslab.calibration import CalibrationWarning
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(200, 3))
+    y = z.argmax(axis=1)  # every prediction right: sharpening lowers the NLL without limit
+    with pytest.warns(CalibrationWarning, match=r"sits at the lower bound of its search \[0.01, 100\]"):
+        ts = TemperatureScaling().fit(z, y)
+    assert ts.at_bound_ and ts.temperature_ == pytest.approx(0.01, rel=1e-3)
+    # every prediction wrong, the true class always the least likely: only a flat (T -> inf) forecast helps
+    with pytest.warns(CalibrationWarning, match="upper bound"):
+        assert TemperatureScaling().fit(z, z.argmin(axis=1)).at_bound_
+
+
+def test_temperature_inside_its_range_is_silent():
+    import warnings
+
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(3000, 3)) * 2.0
+    y = np.array([rng.choice(3, p=np.exp(r / 2) / np.exp(r / 2).sum()) for r in z])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ts = TemperatureScaling().fit(z, y)
+    assert not ts.at_bound_ and 1.5 < ts.temperature_ < 2.5

@@ -170,6 +170,19 @@ def test_calibrate_temperature_digits(tmp_path, digits):
     assert seen["external"] == [] and seen["errors"] == []
 
 
+def test_a_calibrator_at_its_bound_is_a_warning_in_the_report(tmp_path, digits):
+    (zc, yc), (zt, yt) = digits["cal"], digits["test"]
+    right = zc.argmax(axis=1) == yc
+    write_csv(tmp_path / "val.csv", zc[right], yc[right], label="label")  # no mistake left to calibrate on
+    write_csv(tmp_path / "test.csv", zt, yt, label="label")
+    out = tmp_path / "out"
+    r = ok(tmp_path / "test.csv", "--label-column", "label", "--calibrate", "temperature",
+           "--calibration-file", tmp_path / "val.csv", "--out", out, "--n-resamples", 20)  # fmt: skip
+    notes = load(out)["assumptions"]["notes"]
+    assert any(n.startswith("WARNING: TemperatureScaling: the fitted temperature") for n in notes), notes
+    assert "lower bound" in r.output
+
+
 @pytest.mark.parametrize("method", ["platt", "vector", "matrix", "dirichlet", "isotonic", "histogram"])
 def test_every_calibrator_binary(tmp_path, cancer, method):
     P, z, y = cancer

@@ -3,10 +3,18 @@
 from .binning import HistogramBinning, IsotonicCalibration
 from .bootstrap import bootstrap_ci
 from .metrics import BrierDecomposition, ReliabilityCurve, brier_decomposition, ece, reliability_curve
-from .scaling import DirichletCalibration, MatrixScaling, PlattScaling, TemperatureScaling, VectorScaling
+from .scaling import (
+    CalibrationWarning,
+    DirichletCalibration,
+    MatrixScaling,
+    PlattScaling,
+    TemperatureScaling,
+    VectorScaling,
+)
 from .state import CalibrationState
 
 __all__ = [
+    "CalibrationWarning",
     "BrierDecomposition",
     "CalibrationState",
     "DirichletCalibration",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import abc
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -48,12 +49,17 @@ from ._base import (
 __all__ = ["DirichletCalibration", "MatrixScaling", "PlattScaling", "TemperatureScaling", "VectorScaling"]
 
 _LOG_T_BOUNDS = (math.log(1e-2), math.log(1e2))
+_AT_BOUND = 1e-3  # a fit this close to an end of the log-T range (relative to its width) ended there
 
 
 def _check_reg(name: str, value: Any) -> float:
     if value == 0:
         return 0.0
     return check_positive(name, value)
+
+
+class CalibrationWarning(UserWarning):
+    """A calibrator's fit is not to be trusted: it ended at a bound of its parameter space."""
 
 
 # --------------------------------------------------------------- temperature
@@ -73,7 +79,15 @@ class TemperatureScaling(Calibrator):
     :math:`T > 1` softens overconfident logits. The argmax, hence the
     accuracy, is unchanged.
 
-    Fitted attributes: ``temperature_`` (float), ``n_classes_``.
+    Fitted attributes: ``temperature_`` (float), ``n_classes_``, ``at_bound_``
+    (True when the temperature ended at 0.01 or 100, the ends of its search).
+
+    A fit that ends at a bound warns (:class:`CalibrationWarning`): at 0.01
+    the fitting set held no mistake the temperature could soften (every
+    prediction right, as on a small or training-like split), so the NLL fell
+    towards 0 by sharpening without limit, and the first error on new data
+    costs a hundred times its logit gap. Fit on held-out predictions that
+    contain mistakes.
 
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
@@ -109,6 +123,19 @@ class TemperatureScaling(Calibrator):
         s = float(polish.x[0]) if polish.fun <= coarse.fun else float(coarse.x)
         self.temperature_ = math.exp(s)
         self.n_classes_ = X.shape[1]
+        lo, hi = _LOG_T_BOUNDS
+        self.at_bound_ = bool(min(s - lo, hi - s) <= _AT_BOUND * (hi - lo))
+        if self.at_bound_:
+            end = "lower" if s - lo < hi - s else "upper"
+            why = ("the fitting set has no mistakes to soften, so sharpening lowers its NLL without limit"
+                   if end == "lower" else "the logits carry almost no information about the labels")  # fmt: skip
+            warnings.warn(
+                f"TemperatureScaling: the fitted temperature {self.temperature_:.4g} sits at the {end} bound of its "
+                f"search [0.01, 100]: {why}; the calibrated probabilities may be far worse on new data. Fit on "
+                f"held-out predictions that include mistakes (a larger or a different split)",
+                CalibrationWarning,
+                stacklevel=2,
+            )
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:

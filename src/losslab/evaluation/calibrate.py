@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..calibration import (
+    CalibrationWarning,
     DirichletCalibration,
     HistogramBinning,
     IsotonicCalibration,
@@ -109,9 +111,13 @@ def fit_calibrator(method: str, cal: Interpretation, cal_y: np.ndarray, *, n_bin
         )
     fitted = FittedCalibrator(method, model, needs, one, {}, notes)
     try:
-        model.fit(fitted._features(cal), cal_y)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CalibrationWarning)
+            model.fit(fitted._features(cal), cal_y)
     except (ValueError, TypeError) as exc:
         raise EvaluateError(f"--calibrate {method}: the calibrator could not be fitted or applied: {exc}") from None
+    # a fit at a bound of its parameter space goes into the report's notes, where the reader looks
+    notes += [f"WARNING: {w.message}" for w in caught if issubclass(w.category, CalibrationWarning)]
     fitted.params = _params(model)
     return fitted
 

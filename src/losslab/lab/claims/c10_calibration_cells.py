@@ -10,13 +10,14 @@ calibration is known by construction.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 import losslab
-from losslab.calibration import PlattScaling, TemperatureScaling, ece
+from losslab.calibration import CalibrationWarning, PlattScaling, TemperatureScaling, ece
 
 from ..rules import claim_rules
 from ..verdicts import ALPHA, Part, Rule, decide
@@ -84,8 +85,14 @@ def at_bound(temperature: float) -> bool:
 
 
 def temperature_fit(z_val: np.ndarray, y_val: np.ndarray) -> tuple[TemperatureScaling, bool]:
-    """TemperatureScaling fitted on validation logits, and whether its T sits at a bound of the search."""
-    ts = TemperatureScaling().fit(z_val, y_val)
+    """TemperatureScaling fitted on validation logits, and whether its T sits at a bound of the search.
+
+    The library warns at a bound (CalibrationWarning); the claim records it in the part instead, by its
+    own declared tolerance, so the warning is silenced here rather than printed from a worker.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        ts = TemperatureScaling().fit(z_val, y_val)
     return ts, at_bound(float(ts.temperature_))
 
 
