@@ -286,3 +286,17 @@ def test_cli_lab_without_torch_says_how_to_install_it(tmp_path, monkeypatch):
     r = CliRunner().invoke(main, ["lab", "--claims", "1", "--out", str(tmp_path / "x")])
     assert r.exit_code == 1 and "pip install 'losslab[torch]'" in r.output
     assert not (tmp_path / "x").exists()
+
+
+def test_borrowed_contexts_fix_the_seeds_and_count_into_the_borrower(tmp_path):
+    """A planted control runs on the same seeds in every profile, and its cells count in the claim that ran it."""
+    for name in ("smoke", "full"):
+        ctx = Context(profile=get_profile(name), datasets=("digits",), cache_dir=tmp_path / name).for_claim("fine")
+        with ctx.borrowed(seeds=5) as c_ctx:
+            assert c_ctx.seeds == [0, 1, 2, 3, 4]
+            c_ctx.map(counting_cell, [{"seed": s} for s in c_ctx.seeds])
+        with ctx.borrowed(slug="other") as o_ctx:
+            o_ctx.map(counting_cell, [{"seed": 0}])
+        assert ctx.seeds == list(range(get_profile(name).seeds)) and ctx.slug == "fine"
+        assert (ctx.computed, ctx.cached) == (6, 0)
+        assert (tmp_path / name / "other").is_dir()

@@ -220,17 +220,19 @@ class Context:
 
     @contextlib.contextmanager
     def borrowed(self, *, slug: str | None = None, seeds: int | None = None) -> Iterator[Context]:
-        """This context with another claim's cell cache (``slug``) or at least ``seeds`` seeds, for one block.
+        """This context with another claim's cell cache (``slug``) or exactly ``seeds`` seeds, for one block.
 
-        Claims that measure the same comparison read each other's cells (the same cells, computed once);
-        planted controls that need more seeds than the smoke profile's take seeds 0..n-1, which include the
-        profile's, so those come from the cache. Whatever the block computes or reads counts in this context.
+        Claims that measure the same comparison read each other's cells (the same cells, computed once).
+        A planted control is a fixed experiment: it runs on seeds 0..n-1 in every profile, so its answer
+        cannot change with the profile (with 12 seeds, one seed in which a planted run misses its target
+        made claim 5's control inconclusive), and the seeds the profile shares with it come from the cache.
+        Whatever the block computes or reads counts in this context.
         """
         out = copy.copy(self)
         out.computed = out.cached = 0
         if slug is not None:
             out.slug = slug
-        if seeds is not None and seeds > self.profile.seeds:
+        if seeds is not None:
             out.profile = dataclasses.replace(self.profile, seeds=seeds)
         try:
             yield out

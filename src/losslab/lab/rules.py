@@ -177,7 +177,7 @@ C05 = ClaimRules(
     params={"lrs": (0.01, 0.03, 0.1, 0.3), "epochs": {"smoke": 6, "quick": 30, "full": 100}, "patience": 5,
             "model": "mlp", "hidden": 64, "batch_size": 64, "momentum": 0.9, "val_fraction": 0.2,
             "nielsen": {"dataset": "mnist", "model": "mlp_sigmoid", "hidden": 30, "published_accuracy": 0.955},
-            "control": {"dataset": "breast_cancer", "seeds": 5, "lr": 0.1,
+            "control": {"dataset": "breast_cancer", "seeds": 5, "lr": 0.1, "epochs": 30,
                         "plant": {"bias": 12.0, "class": 0, "margin": 5.0}}},
 )  # fmt: skip
 

@@ -118,10 +118,11 @@ def own_controls(ctx: Context, main: protocol.Comparison) -> tuple[list[dict[str
     """
     c = P["control"]
     base = speed_base(ctx.profile.name)
-    censored = base["epochs"] + 1
+    # the planted start is a fixed experiment, its budget and seeds the same in every profile
+    planted_base = {**base, "epochs": int(c["epochs"])}
     planted = {k: {**v, "plant": dict(c["plant"])} for k, v in CONTENDERS.items() if k != "mse_logits"}
     with ctx.borrowed(seeds=int(c["seeds"])) as c_ctx:
-        comp = protocol.compare(c_ctx, c["dataset"], planted, lrs=(float(c["lr"]),), base=base)
+        comp = protocol.compare(c_ctx, c["dataset"], planted, lrs=(float(c["lr"]),), base=planted_base)
     twin = {"cross_entropy": CONTENDERS["cross_entropy"], "renamed": CONTENDERS["cross_entropy"]}
     same = protocol.compare(ctx, main.dataset, twin, lrs=main.lrs, base=base)
     cases = [
@@ -132,8 +133,8 @@ def own_controls(ctx: Context, main: protocol.Comparison) -> tuple[list[dict[str
          "refuted"),
     ]  # fmt: skip
     controls, numbers = [], {}
-    for cmp, slow, fast, what, expected in cases:
-        target = target_for(cmp.dataset)
+    for (cmp, slow, fast, what, expected), budget in zip(cases, (planted_base, base), strict=True):
+        target, censored = target_for(cmp.dataset), budget["epochs"] + 1
         f = faster_part(speeds(cmp, slow, target, censored), speeds(cmp, fast, target, censored), censored,
                         name="control")  # fmt: skip
         r = reliable_part(cmp.test(fast), cmp.test(slow), name="control")
