@@ -57,6 +57,15 @@ def check_open_unit(name: str, value: Any) -> float:
     return v
 
 
+def check_half_open_unit(name: str, value: Any, *, below: str = "", above: str = "") -> float:
+    """A scalar in (0, 1] (GCE's ``q``); ``below`` / ``above`` say what to use instead on either side."""
+    v = _real(name, value)
+    if not 0.0 < v <= 1.0:
+        fix = below if v <= 0.0 else above
+        raise ValueError(f"`{name}` must be in (0, 1]; got {value!r}" + (f": {fix}" if fix else ""))
+    return v
+
+
 def check_closed_unit(name: str, value: Any) -> float:
     """A scalar in [0, 1] (label smoothing, mixing weights)."""
     v = _real(name, value)

@@ -27,8 +27,8 @@ import numpy as np
 from . import train
 from .context import Context
 
-__all__ = ["Comparison", "compare", "fit_cell", "plant_wrong", "symmetric_noise", "tuning_table", "plot_tuning",
-           "wrong_side_margin"]
+__all__ = ["Comparison", "compare", "fit_cell", "plant_wrong", "plot_tuning", "scores", "symmetric_noise",
+           "tuning_table", "wrong_side_margin"]
 
 
 def symmetric_noise(y: np.ndarray, fraction: float, n_classes: int, *, seed: int) -> np.ndarray:
@@ -58,7 +58,16 @@ def symmetric_noise(y: np.ndarray, fraction: float, n_classes: int, *, seed: int
 ECE_BINS = 15
 
 
-def _metrics(logits: Any, y: Any, *, ece: bool = False) -> dict[str, float]:
+def scores(logits: Any, y: Any, *, ece: bool = False) -> dict[str, float]:
+    """Accuracy and NLL of logits (tensors) against labels; with ``ece``, the top-label ECE of their softmax.
+
+    Every protocol cell scores its runs with this, so claims that rescore kept logits use it too.
+
+    >>> import torch
+    >>> s = scores(torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0]), ece=True)
+    >>> s["acc"], round(s["nll"], 4), round(s["ece"], 4)
+    (0.5, 0.7201, 0.4251)
+    """
     import losslab
 
     acc = train.accuracy(logits, y)
@@ -183,7 +192,7 @@ def fit_cell(params: dict[str, Any]) -> dict[str, Any]:
             if bool(mask.any()):
                 planted["wrong"].append(float((z_tr[mask].argmax(1) != y_train[mask]).double().mean()))
         z_val = torch.nan_to_num(m(d.X_val))
-        v = _metrics(z_val, y_val)
+        v = scores(z_val, y_val)
         val.append(v)
         test_acc.append(train.accuracy(torch.nan_to_num(m(d.X_test)), d.y_test))
         score = v["acc"] if select == "acc" else -v["nll"]
@@ -215,7 +224,7 @@ def fit_cell(params: dict[str, Any]) -> dict[str, Any]:
         "best_epoch": best["epoch"],
         "epochs_run": len(val) - 1,
         "diverged_epoch": diverged,
-        "test": _metrics(torch.nan_to_num(z_test), d.y_test, ece=True),
+        "test": scores(torch.nan_to_num(z_test), d.y_test, ece=True),
         "n_train": int(d.y_train.shape[0]),
         "n_val": int(d.y_val.shape[0]),
         "n_test": int(d.y_test.shape[0]),

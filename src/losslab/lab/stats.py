@@ -25,7 +25,7 @@ within one run, where there are hundreds of values, not five.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -70,6 +70,14 @@ class Effect(Interval):
     p_greater: float = 1.0
     p_less: float = 1.0
     p_equivalent: float = 1.0
+
+    def p_above(self, bound: float) -> float:
+        """One-sided p-value of H0 "mean <= bound" (1.0 from a single seed)."""
+        return 1.0 if self.n < 2 else _p_above(self.estimate, self.sd / np.sqrt(self.n), self.n - 1, bound)
+
+    def p_below(self, bound: float) -> float:
+        """One-sided p-value of H0 "mean >= bound"."""
+        return 1.0 if self.n < 2 else _p_above(-self.estimate, self.sd / np.sqrt(self.n), self.n - 1, -bound)
 
     def to_dict(self) -> dict[str, Any]:
         return super().to_dict() | {
@@ -126,13 +134,9 @@ def effect(
     se = float(sd / np.sqrt(n))
     df = n - 1
     half = float(_st.t.ppf(0.5 + level / 2.0, df)) * se
-    p_greater = _p_above(mean, se, df, null)
-    p_less = _p_above(-mean, se, df, -null)
-    if margin > 0:
-        p_equivalent = max(_p_above(mean, se, df, null - margin), _p_above(-mean, se, df, -(null + margin)))
-    else:
-        p_equivalent = 1.0
-    return Effect(mean, mean - half, mean + half, n, level, sd, null, margin, p_greater, p_less, p_equivalent)
+    e = Effect(mean, mean - half, mean + half, n, level, sd, null, margin)
+    p_equivalent = max(e.p_above(null - margin), e.p_below(null + margin)) if margin > 0 else 1.0
+    return replace(e, p_greater=e.p_above(null), p_less=e.p_below(null), p_equivalent=p_equivalent)
 
 
 def paired_effect(

@@ -194,36 +194,12 @@ def _decide_effect(rule: Rule, e: Effect) -> tuple[str, float, float, str]:
     # equivalent
     p_support = e.p_equivalent
     lo, hi = rule.null - rule.margin, rule.null + rule.margin
-    p_out = min(effect_p_above(e, hi), effect_p_below(e, lo))
+    p_out = min(e.p_above(hi), e.p_below(lo))
     if p_support < ALPHA:
         return "supported", p_support, p_out, f"{iv} lies within ±{rule.margin:g} of {rule.null:g}"
     if p_out < ALPHA:
         return "refuted", p_support, p_out, f"{iv} lies outside ±{rule.margin:g} of {rule.null:g}"
     return "inconclusive", p_support, p_out, f"{iv} is neither inside nor outside ±{rule.margin:g}"
-
-
-def effect_p_above(e: Effect, bound: float) -> float:
-    """One-sided p-value of H0 "mean <= bound" for an effect (recomputed from its interval's t statistic)."""
-    from scipy import stats as _st
-
-    if e.n < 2:
-        return 1.0
-    se = e.sd / np.sqrt(e.n)
-    if se == 0:
-        return 0.0 if e.estimate > bound else 1.0
-    return float(_st.t.sf((e.estimate - bound) / se, e.n - 1))
-
-
-def effect_p_below(e: Effect, bound: float) -> float:
-    """One-sided p-value of H0 "mean >= bound"."""
-    from scipy import stats as _st
-
-    if e.n < 2:
-        return 1.0
-    se = e.sd / np.sqrt(e.n)
-    if se == 0:
-        return 0.0 if e.estimate < bound else 1.0
-    return float(_st.t.sf((bound - e.estimate) / se, e.n - 1))
 
 
 def decide(rule: Rule, value: Any, *, name: str, detail: str = "") -> Part:

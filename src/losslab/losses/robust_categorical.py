@@ -20,7 +20,7 @@ import numpy as np
 
 from .._array import as_arrays, log_softmax
 from .._reduction import reduce, scale_grad
-from .._validation import _real, finalize, first_error, nonfinite_error, overflow_error, position
+from .._validation import check_half_open_unit, finalize, first_error, nonfinite_error, overflow_error, position
 from ..kernels import subtract_at
 from .categorical import Classes, _coefficients, _row
 
@@ -29,14 +29,11 @@ __all__ = ["generalized_cross_entropy", "generalized_cross_entropy_grad"]
 
 def _check_q(value: Any) -> float:
     """``q`` in (0, 1]; the message says where each side of the interval leads."""
-    v = _real("q", value)
-    if 0.0 < v <= 1.0:
-        return v
-    if v <= 0.0:
-        fix = "q -> 0 is cross-entropy, so use losslab.cross_entropy for that limit"
-    else:
-        fix = "q = 1 already gives the bounded loss 1 - p_y; the paper's default is 0.7"
-    raise ValueError(f"`q` must be in (0, 1]; got {value!r}: {fix}")
+    return check_half_open_unit(
+        "q", value,
+        below="q -> 0 is cross-entropy, so use losslab.cross_entropy for that limit",
+        above="q = 1 already gives the bounded loss 1 - p_y; the paper's default is 0.7",
+    )  # fmt: skip
 
 
 def _classes(logits, target, weight, class_weight, ignore_index, axis) -> Classes:

@@ -48,7 +48,7 @@ def measured_ece(logits: Any, y: Any) -> float:
     """The test ECE as every protocol cell computes it (softmax, top label, 15 equal-width bins)."""
     import torch
 
-    return protocol._metrics(torch.as_tensor(np.asarray(logits)), torch.as_tensor(np.asarray(y)), ece=True)["ece"]
+    return protocol.scores(torch.as_tensor(np.asarray(logits)), torch.as_tensor(np.asarray(y)), ece=True)["ece"]
 
 
 def _planted(seed: int, n: int = 2000, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
