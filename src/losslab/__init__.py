@@ -7,6 +7,7 @@ The same code runs on NumPy, PyTorch and JAX arrays (the Python array API).
 """
 
 from . import grad, likelihoods, registry
+from ._checks import get_value_checks, set_value_checks, value_checks
 from .losses import (
     Decomposition,
     binary_cross_entropy,
@@ -43,6 +44,7 @@ __all__ = [
     "entropy",
     "gaussian_nll",
     "generalized_cross_entropy",
+    "get_value_checks",
     "grad",
     "huber",
     "kl_divergence",
@@ -55,5 +57,7 @@ __all__ = [
     "poisson_nll",
     "registry",
     "rmse",
+    "set_value_checks",
     "smooth_labels",
+    "value_checks",
 ]

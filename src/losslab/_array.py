@@ -9,12 +9,16 @@ log-sigmoid, softplus, ``xlogy``) live here once, so no loss ever writes
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any
 
 import array_api_compat as aac
+import array_api_compat.numpy  # noqa: F401  (aac.numpy, the NumPy namespace)
 import numpy as np
 
+from ._checks import readable
+from ._kinds import device_of, is_jax, is_numpy, is_torch
 from .kernels.blocks import blockwise, by_rows
 
 __all__ = [
@@ -35,6 +39,38 @@ __all__ = [
 ]
 
 
+def quiet(xp: Any) -> Any:
+    """NumPy's floating-point warnings off (also for array-api-strict, which runs on NumPy).
+
+    A loss computes first and checks its result after (see
+    :func:`losslab._validation.finalize`), so NaN, inf and overflow in the
+    inputs reach the arithmetic, where NumPy would warn before the loss
+    raises its own error naming the culprit. torch and JAX do not warn, and
+    dynamo cannot enter ``np.errstate``: they get a null context.
+    """
+    name = getattr(xp, "__name__", "")
+    if name.endswith("torch") or name.startswith("jax"):
+        return contextlib.nullcontext()
+    return np.errstate(all="ignore")
+
+
+_TORCH_XP: Any = None
+
+
+def _namespace(arrays: list[Any]) -> Any:
+    """array-api-compat's namespace, resolved without its generic machinery for torch and NumPy."""
+    global _TORCH_XP
+    if all(is_torch(a) for a in arrays):
+        if _TORCH_XP is None:
+            import array_api_compat.torch as xp_torch
+
+            _TORCH_XP = xp_torch
+        return _TORCH_XP
+    if all(isinstance(a, np.ndarray) for a in arrays):
+        return aac.numpy
+    return aac.array_namespace(*arrays)
+
+
 def _library(x: Any) -> str:
     """Short name of the library an array comes from, for error messages."""
     module = type(x).__module__.split(".")[0]
@@ -49,6 +85,12 @@ def _convert_hint(library: str) -> str:
     }.get(library, f"the {library} asarray function")
 
 
+def _is_array(a: Any) -> bool:
+    if isinstance(a, (np.ndarray, int, float, list, tuple)):  # Python numbers and sequences: not arrays
+        return isinstance(a, np.ndarray)
+    return is_torch(a) or aac.is_array_api_obj(a)
+
+
 def as_arrays(*args: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
     """Resolve one array namespace for ``args`` and return ``(xp, *arrays)``.
 
@@ -61,10 +103,10 @@ def as_arrays(*args: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
     libraries are an error, never a silent conversion: the message names both
     arguments and how to convert.
     """
-    arrays = [(n, a) for n, a in zip(names, args, strict=False) if a is not None and aac.is_array_api_obj(a)]
+    arrays = [(n, a) for n, a in zip(names, args, strict=False) if a is not None and _is_array(a)]
     if arrays:
         try:
-            xp = aac.array_namespace(*(a for _, a in arrays))
+            xp = _namespace([a for _, a in arrays])
         except TypeError:
             first_name, first = arrays[0]
             for name, a in arrays[1:]:
@@ -77,14 +119,14 @@ def as_arrays(*args: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
                     ) from None
             raise
         like = arrays[0][1]
-        device = aac.device(like)
+        device = device_of(like)
         floating = compute_dtype(xp, like.dtype) if xp.isdtype(like.dtype, "real floating") else None
     else:
         xp = aac.array_namespace(np.empty(0))
         device = floating = None
     out = []
     for name, a in zip(names, args, strict=False):
-        if a is None or aac.is_array_api_obj(a):
+        if a is None or _is_array(a):
             out.append(a)
             continue
         try:
@@ -103,43 +145,16 @@ def as_arrays(*args: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
     return (xp, *out)
 
 
-def _jax_tracing() -> bool:
-    """True while JAX traces a function (``jit``, ``grad``, ``vmap``...).
-
-    Inside a ``jax.jit`` trace even an operation on a concrete array closed
-    over by the function returns a tracer, so no value can be read. When the
-    (private) probe is missing in some JAX version, assume a trace: value
-    checks are then skipped, never crashed into.
-    """
-    try:
-        from jax._src.core import trace_state_clean
-    except ImportError:  # pragma: no cover - depends on the JAX version
-        return True
-    return not trace_state_clean()
-
-
-def _is_concrete(a: Any) -> bool:
-    if a is None:
-        return True
-    if aac.is_jax_array(a):
-        # ``array_api_compat.is_lazy_array`` calls every JAX array lazy; only
-        # tracers, and any array while a trace is running, really are. An eager
-        # JAX array is as inspectable as a NumPy one, so its values are checked.
-        import jax
-
-        return not isinstance(a, jax.core.Tracer) and not _jax_tracing()
-    return not aac.is_lazy_array(a)
-
-
 def is_concrete(*arrays: Any) -> bool:
-    """True when the values can be inspected: False for JAX tracers and for any JAX
-    array while JAX traces (inside ``jax.jit``, ``jax.grad``...), and for lazy
-    arrays such as Dask's.
+    """True when value checks may read these arrays' values (see :mod:`losslab._checks`).
 
-    Value checks (NaN, ranges, zero weight) need concrete values; shape checks
-    always run.
+    False for JAX tracers and for any JAX array while JAX traces (inside
+    ``jax.jit``, ``jax.grad``...), for lazy arrays such as Dask's, for torch
+    tensors while torch compiles, exports, traces or runs a ``torch.func``
+    transform, and for accelerator tensors unless checks are "always" on.
+    Shape checks always run; only value checks ask this.
     """
-    return all(_is_concrete(a) for a in arrays)
+    return all(readable(a) for a in arrays)
 
 
 def compute_dtype(xp: Any, dtype: Any) -> Any:
@@ -161,7 +176,7 @@ def to_float(xp: Any, x: Any, name: str) -> Any:
         return x
     if xp.isdtype(x.dtype, ("integral", "bool")):
         info = xp.__array_namespace_info__()
-        default = info.default_dtypes(device=aac.device(x))["real floating"]
+        default = info.default_dtypes(device=device_of(x))["real floating"]
         return xp.astype(x, default)
     raise TypeError(f"`{name}` must hold real numbers; got dtype {x.dtype}")
 
@@ -169,7 +184,7 @@ def to_float(xp: Any, x: Any, name: str) -> Any:
 # ---------------------------------------------------------------- stable math
 def _const(xp: Any, value: float, like: Any) -> Any:
     """A 0-d array of ``like``'s dtype and device: a fill value that ``where`` broadcasts."""
-    return xp.asarray(value, dtype=like.dtype, device=aac.device(like))
+    return xp.asarray(value, dtype=like.dtype, device=device_of(like))
 
 
 def _shift(xp: Any, m: Any) -> Any:
@@ -193,7 +208,7 @@ def _exp_shifted(xp: Any, x: Any, axis: int) -> tuple[Any, Any, Any]:
     """
     m = xp.max(x, axis=axis, keepdims=True)
     e = x - _shift(xp, m)
-    if aac.is_numpy_array(e):
+    if is_numpy(e):
         np.exp(e, out=e)
     else:
         e = xp.exp(e)
@@ -210,7 +225,7 @@ def _logsumexp(xp: Any, x: Any, axis: int = -1, keepdims: bool = False) -> Any:
     PyTorch tensors use ``torch.logsumexp``, one fused kernel with the same
     semantics.
     """
-    if aac.is_torch_array(x):
+    if is_torch(x):
         import torch
 
         return torch.logsumexp(x, dim=axis, keepdim=keepdims)
@@ -229,7 +244,7 @@ def _log_softmax(xp: Any, x: Any, axis: int = -1) -> Any:
     ``+inf`` or NaN) comes out NaN, without a floating-point warning.
     PyTorch tensors use ``torch.log_softmax`` (same semantics, fused).
     """
-    if aac.is_torch_array(x):
+    if is_torch(x):
         import torch
 
         return torch.log_softmax(x, dim=axis)
@@ -245,14 +260,14 @@ def _softmax(xp: Any, x: Any, axis: int = -1) -> Any:
 
     PyTorch tensors use ``torch.softmax``; NumPy divides in place.
     """
-    if aac.is_torch_array(x):
+    if is_torch(x):
         import torch
 
         return torch.softmax(x, dim=axis)
     e, s, _ = _exp_shifted(xp, x, axis)
     # s is in [1, C] for an ordinary row; 0 (all -inf) or inf (+inf) mean no distribution.
     s = xp.where((s > 0) & (s < math.inf), s, _const(xp, math.nan, s))
-    if aac.is_numpy_array(e):
+    if is_numpy(e):
         return np.divide(e, s, out=e)
     return e / s
 
@@ -283,7 +298,7 @@ def softplus(xp: Any, x: Any) -> Any:
     0, not 1/4. Each branch sees only inputs of its own sign, so the branch not
     taken can neither overflow nor send a NaN into the gradient.
     """
-    if aac.is_numpy_namespace(xp):
+    if getattr(xp, "__name__", "").endswith("numpy"):
         return xp.maximum(x, xp.zeros_like(x)) + xp.log1p(xp.exp(-xp.abs(x)))
     pos = x > 0
     zero = xp.zeros_like(x)
@@ -325,21 +340,39 @@ def lgamma(xp: Any, x: Any) -> Any:
     working: ``torch.lgamma``, ``jax.scipy.special.gammaln`` and
     ``scipy.special.gammaln`` for NumPy-like arrays.
     """
-    if aac.is_torch_array(x):
+    if is_torch(x):
         import torch
 
         return torch.lgamma(x)
-    if aac.is_jax_array(x):
+    if is_jax(x):
         from jax.scipy.special import gammaln
 
         return gammaln(x)
-    from scipy.special import gammaln
+    from scipy import special
 
-    if aac.is_numpy_array(x):
-        return gammaln(x)
+    if is_numpy(x):
+        return special.gammaln(x)
     # array-api-strict and other namespaces: round-trip through NumPy.
     host = np.from_dlpack(x)
-    return xp.asarray(gammaln(host), dtype=x.dtype, device=aac.device(x))
+    return xp.asarray(special.gammaln(host), dtype=x.dtype, device=device_of(x))
+
+
+def row_sums(xp: Any, p: Any) -> Any:
+    """Sums along the last axis. NumPy: one matrix-vector product (BLAS, no temporary); torch and
+    others: a sum, which autocast leaves in the input's precision (it runs matmul in bfloat16)."""
+    if isinstance(p, np.ndarray) and p.ndim == 2:
+        return p @ np.ones(p.shape[1], dtype=p.dtype)
+    return xp.sum(p, axis=-1)
+
+
+def moveaxis(xp: Any, x: Any, source: int, destination: int) -> Any:
+    """``xp.moveaxis``, a no-op when the axis is already in place; ``torch.movedim`` for torch
+    tensors (it has a vmap batching rule, array-api-compat's ``moveaxis`` has none)."""
+    if source % x.ndim == destination % x.ndim:
+        return x
+    if is_torch(x):
+        return x.movedim(source, destination)
+    return xp.moveaxis(x, source, destination)
 
 
 def prod(shape: tuple[int, ...]) -> int:

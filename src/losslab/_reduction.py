@@ -17,13 +17,20 @@ from __future__ import annotations
 
 from typing import Any
 
-import array_api_compat as aac
 import numpy as np
 
 from ._array import is_concrete, numel, prod
+from ._checks import traced_check, wants_traced
+from ._kinds import is_numpy, is_torch
 from ._validation import check_reduction, fmt, position, value_at
 
 Coefficient = Any  # None (meaning 1), a Python float, or an array broadcastable to the loss
+
+
+def is_scalar(c: Coefficient) -> bool:
+    """A coefficient shared by every element: a float, or a 0-d array (``1 / n`` while
+    ``torch.jit.trace`` records shapes as tensors)."""
+    return isinstance(c, float) or (c is not None and getattr(c, "ndim", None) == 0)
 
 
 def prepare_weight(xp: Any, weight: Any, loss_shape: tuple[int, ...], dtype: Any) -> Any:
@@ -48,7 +55,10 @@ def prepare_weight(xp: Any, weight: Any, loss_shape: tuple[int, ...], dtype: Any
                 f"`weight` must have shape {loss_shape} (one per loss element){hint}; got {tuple(weight.shape)}"
             )
     w = xp.astype(weight, dtype) if weight.dtype != dtype else weight
-    if is_concrete(w) and numel(w):
+    if not is_concrete(w):
+        if wants_traced(w) and numel(w):
+            traced_check(xp, (w >= 0) & (w < float("inf")), "`weight` must be finite and non-negative")
+    elif numel(w):
         # Checked in the shape the caller gave, so that the index is one of theirs.
         bad = ~((w >= 0) & (w < float("inf")))
         if bool(xp.any(bad)):
@@ -86,7 +96,10 @@ def coefficients(
         return 1.0 / n
     if total is None:
         total = xp.sum(weight) * (n // numel(weight) if numel(weight) else 0)
-    if is_concrete(total) and not bool(total > 0):
+    if not is_concrete(total):
+        if wants_traced(total):
+            traced_check(xp, total > 0, f"{zero_total} under reduction='mean', so the mean is undefined")
+    elif not bool(total > 0):
         raise ValueError(
             f"{zero_total} under reduction='mean', so the mean is undefined; "
             f"use reduction='sum' or give some samples positive weight"
@@ -101,7 +114,7 @@ def reduce(xp: Any, loss: Any, c: Coefficient, reduction: str, out_dtype: Any) -
     inputs, so a float16 sum beyond 65504 stays finite); ``"none"`` returns
     the input's dtype.
     """
-    if reduction != "none" and isinstance(c, float):
+    if reduction != "none" and is_scalar(c):
         return xp.sum(loss) * c  # unweighted mean: scale the sum, not every element
     if c is not None:
         loss = loss * c
@@ -120,12 +133,12 @@ def scale_grad(
     logits, whose fresh pages alone cost more than the multiplication.
     """
     if c is not None:
-        if axis is not None and not isinstance(c, float):
+        if axis is not None and not is_scalar(c):
             c = xp.expand_dims(c, axis=axis)
-        same = isinstance(c, float) or c.dtype == dl.dtype
-        if inplace and same and aac.is_numpy_array(dl):
+        same = isinstance(c, float) or (not is_scalar(c) and c.dtype == dl.dtype)
+        if inplace and same and is_numpy(dl):
             dl = np.multiply(dl, c, out=dl)
-        elif inplace and same and aac.is_torch_array(dl) and not dl.requires_grad:
+        elif inplace and same and is_torch(dl) and not dl.requires_grad:
             dl = dl.mul_(c)
         else:
             dl = dl * c

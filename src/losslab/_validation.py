@@ -18,12 +18,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ._array import is_concrete, numel
+from ._checks import traced_check, wants_traced
+from ._types import Reduction
 
 REDUCTIONS = ("mean", "sum", "none")
 
 
 # ------------------------------------------------------------ scalar options
-def check_reduction(reduction: Any) -> str:
+def check_reduction(reduction: Any) -> Reduction:
     if reduction not in REDUCTIONS:
         raise ValueError(f"`reduction` must be one of 'mean', 'sum' or 'none'; got {reduction!r}")
     return reduction
@@ -144,9 +146,15 @@ def check_range(
 ) -> None:
     """Cheap up-front range check: one min (and one max); the scan runs only on failure.
 
-    NaN fails both comparisons, so it is reported here too.
+    NaN fails both comparisons, so it is reported here too. Under a JAX trace
+    in "always" mode it is a ``checkify`` check (see :mod:`losslab._checks`).
     """
-    if not is_concrete(x) or numel(x) == 0:
+    if not is_concrete(x):
+        if wants_traced(x) and numel(x):
+            ok = (x >= low) & (x <= high) if check_max else x >= low
+            traced_check(xp, ok, f"`{name}` must hold {what} in [{low:g}, {high:g}]")
+        return
+    if numel(x) == 0:
         return
     ok = bool(xp.min(x) >= low)
     if ok and check_max:
@@ -168,7 +176,11 @@ def row_sum_tolerance(xp: Any, dtype: Any, num_classes: int) -> float:
 
 def check_row_sums(xp: Any, name: str, sums: Any, tol: float) -> None:
     """``sums`` are row sums already computed by the caller (folded into its work)."""
-    if not is_concrete(sums) or numel(sums) == 0:
+    if not is_concrete(sums):
+        if wants_traced(sums) and numel(sums):
+            traced_check(xp, xp.abs(sums - 1.0) <= tol, f"`{name}` rows must sum to 1 (within {tol:.1g})")
+        return
+    if numel(sums) == 0:
         return
     if bool(xp.min(sums) >= 1.0 - tol) and bool(xp.max(sums) <= 1.0 + tol):
         return
@@ -181,7 +193,7 @@ def check_row_sums(xp: Any, name: str, sums: Any, tol: float) -> None:
         )
 
 
-def finalize(xp: Any, result: Any, diagnose: Callable[[], Exception | None]) -> Any:
+def finalize(xp: Any, result: Any, diagnose: Callable[[], Exception | None], *, traced: str | None = "loss") -> Any:
     """Return ``result``, or raise the diagnosis when it is not finite.
 
     This is how value checks are folded into the computation: NaN and inf in
@@ -190,8 +202,19 @@ def finalize(xp: Any, result: Any, diagnose: Callable[[], Exception | None]) -> 
     inputs scanned, to name the culprit. ``diagnose`` returns None when a
     non-finite result is the mathematically right answer (KL with q = 0
     where p > 0 is +inf); then the result is returned as it is.
+
+    Under a JAX trace in "always" mode the inputs cannot be scanned, so a
+    ``checkify`` check that the result is finite stands in for the diagnosis;
+    ``traced`` names the result in its message (``None``: no traced check, for
+    results that may rightly be infinite).
     """
     if not is_concrete(result):
+        if traced is not None and wants_traced(result):
+            traced_check(
+                xp,
+                xp.isfinite(result),
+                f"the {traced} is not finite: an input holds NaN/inf or is out of its domain",
+            )
         return result
     if bool(xp.all(xp.isfinite(result))):
         return result

@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import array_api_compat as aac
 import numpy as np
+
+from .._kinds import device_of, is_jax, is_numpy, is_torch
 
 __all__ = ["blockwise", "by_rows", "subtract_at", "sum_blocks", "sum_log"]
 
@@ -30,9 +31,9 @@ def blockwise(x: Any, axis: int) -> bool:
     """
     if x.ndim < 2 or axis not in (-1, x.ndim - 1) or math.prod(tuple(x.shape)) < 2 * _BLOCK or x.shape[-1] > _BLOCK:
         return False
-    if aac.is_numpy_array(x):
+    if is_numpy(x):
         return True
-    return aac.is_torch_array(x) and not x.requires_grad
+    return is_torch(x) and not x.requires_grad
 
 
 def by_rows(xp: Any, fn: Any, x: Any, keep_last: bool) -> Any:
@@ -41,7 +42,7 @@ def by_rows(xp: Any, fn: Any, x: Any, keep_last: bool) -> Any:
     flat = xp.reshape(x, (-1, C))
     rows = flat.shape[0]
     step = max(1, _BLOCK // C)
-    out = xp.empty((rows, C) if keep_last else (rows,), dtype=x.dtype, device=aac.device(x))
+    out = xp.empty((rows, C) if keep_last else (rows,), dtype=x.dtype, device=device_of(x))
     for i in range(0, rows, step):
         out[i : i + step, ...] = fn(xp, flat[i : i + step, ...], axis=-1)
     return xp.reshape(out, tuple(x.shape) if keep_last else tuple(x.shape[:-1]))
@@ -57,7 +58,7 @@ def sum_blocks(xp: Any, fn: Any, *arrays: Any) -> Any:
     """
     x = arrays[0]
     n = x.shape[0]
-    eager = aac.is_numpy_array(x) or (aac.is_torch_array(x) and not any(a.requires_grad for a in arrays))
+    eager = is_numpy(x) or (is_torch(x) and not any(a.requires_grad for a in arrays))
     if not eager or n < 2 * _BLOCK:
         return fn(xp, *arrays)
     total = fn(xp, *(a[:_BLOCK] for a in arrays))
@@ -76,12 +77,12 @@ def subtract_at(xp: Any, g: Any, index: Any, value: Any) -> Any:
     cross-entropy gradient ``softmax - onehot`` avoids building the one-hot
     matrix: one write per row instead of a pass over every class.
     """
-    if aac.is_numpy_array(g):
+    if is_numpy(g):
         idx = np.expand_dims(index, -1)
         v = value if isinstance(value, float) else np.expand_dims(value, -1)
         np.put_along_axis(g, idx, np.take_along_axis(g, idx, axis=-1) - v, axis=-1)
         return g
-    if aac.is_torch_array(g):
+    if is_torch(g):
         import torch
 
         src = (
@@ -90,13 +91,13 @@ def subtract_at(xp: Any, g: Any, index: Any, value: Any) -> Any:
         src = -src.to(g.dtype).unsqueeze(-1)
         idx = index.unsqueeze(-1)
         return g.scatter_add(-1, idx, src) if g.requires_grad else g.scatter_add_(-1, idx, src)
-    if aac.is_jax_array(g):
+    if is_jax(g):
         v = value if isinstance(value, float) else xp.expand_dims(value, axis=-1)
         picked = xp.take_along_axis(g, xp.expand_dims(index, axis=-1), axis=-1)
         import jax.numpy as jnp
 
         return jnp.put_along_axis(g, jnp.expand_dims(index, -1), picked - v, axis=-1, inplace=False)
-    classes = xp.arange(g.shape[-1], dtype=index.dtype, device=aac.device(index))
+    classes = xp.arange(g.shape[-1], dtype=index.dtype, device=device_of(index))
     onehot = xp.astype(xp.expand_dims(index, axis=-1) == classes, g.dtype)
     return g - onehot * (value if isinstance(value, float) else xp.expand_dims(value, axis=-1))
 

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from .._array import as_arrays, compute_dtype, is_concrete, to_float
+from .._checks import traced_check, wants_traced
+from .._kinds import is_jax, is_torch
 from .._reduction import coefficients, prepare_weight, reduce, scale_grad
 from .._validation import check_same_shape, finalize, first_error, nonfinite_error, overflow_error
 
@@ -23,7 +25,7 @@ Kernel = Callable[[Any, Any, Any], Any]
 
 
 def quiet(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run ``fn`` with NumPy's floating-point warnings off.
+    """Run ``fn`` with NumPy's floating-point warnings off, unless its inputs are torch or JAX arrays.
 
     A loss computes first and checks its result after (see
     :func:`losslab._validation.finalize`), so NaN, inf and overflow in the
@@ -32,11 +34,14 @@ def quiet(fn: Callable[..., Any]) -> Callable[..., Any]:
     warn there, before the loss raises its own ``ValueError`` naming the
     culprit; under ``-W error`` the warning would even replace that error.
     Both branches of a ``where`` are evaluated too, so a warning may come from
-    a value that is never used. Other libraries do not warn; this costs ~1 us.
+    a value that is never used. torch and JAX do not warn, and dynamo cannot
+    enter ``np.errstate``, so their calls go straight through.
     """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if any(is_torch(a) or is_jax(a) for a in args):
+            return fn(*args, **kwargs)
         with np.errstate(all="ignore"):
             return fn(*args, **kwargs)
 
@@ -73,6 +78,9 @@ def require_finite(P: Prepared) -> None:
     """
     xp = P.xp
     if not is_concrete(P.pred, P.target):
+        if wants_traced(P.pred):
+            ok = xp.all(xp.isfinite(P.pred)) & xp.all(xp.isfinite(P.target))
+            traced_check(xp, ok, f"`{P.names[0]}` and `{P.names[1]}` must be finite")
         return
     ok = xp.all(xp.isfinite(P.pred)) & xp.all(xp.isfinite(P.target))
     # A concrete JAX array closed over by a jitted function still gives a traced `ok`.
@@ -98,7 +106,8 @@ def prepare_pair(
     ``extra`` arrays (learned variances, scales) join the namespace check and
     are returned cast to the compute dtype (None and Python scalars pass).
     """
-    xp, pred, target, weight, *extra = as_arrays(pred, target, weight, *extra, names=(*names, "weight", *extra_names))
+    names_all = (*names, "weight", *extra_names)
+    xp, pred, target, weight, *extra_arrays = as_arrays(pred, target, weight, *extra, names=names_all)
     pred = to_float(xp, pred, names[0])
     out_dtype = pred.dtype
     cdt = compute_dtype(xp, out_dtype)
@@ -112,7 +121,7 @@ def prepare_pair(
     target = xp.astype(target, cdt) if target.dtype != cdt else target
     extra = tuple(
         xp.astype(to_float(xp, e, n), cdt) if hasattr(e, "dtype") else e
-        for e, n in zip(extra, extra_names, strict=True)
+        for e, n in zip(extra_arrays, extra_names, strict=True)
     )
     return Prepared(xp, pred, target, weight, out_dtype, names), extra
 
@@ -138,7 +147,8 @@ def finish(
         out = scale_grad(xp, values, c, P.out_dtype)
     else:
         out = reduce(xp, values, c, reduction, P.out_dtype)
-    return finalize(xp, out, lambda: P.diagnose("gradient" if grad else name, extra))
+    what = "gradient" if grad else name
+    return finalize(xp, out, lambda: P.diagnose(what, extra), traced="gradient" if grad else "loss")
 
 
 @quiet
@@ -162,7 +172,7 @@ def elementwise_loss(
     if total is not None and P.weight is None and reduction in ("mean", "sum"):
         c = coefficients(P.xp, tuple(P.pred.shape), reduction)
         out = total(P.xp, P.pred, P.target)
-        return finalize(P.xp, out * c if isinstance(c, float) else out, lambda: P.diagnose(name))
+        return finalize(P.xp, out if c is None else out * c, lambda: P.diagnose(name))
     return finish(P, value(P.xp, P.pred, P.target), reduction, grad=False, name=name)
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from .._array import float_eps, is_concrete, numel, sigmoid, softplus
-from .._validation import check_closed_unit, check_range, fmt, position, value_at
+from .._array import float_eps, is_concrete, numel, quiet, sigmoid, softplus
+from .._checks import traced_check, wants_traced
+from .._kinds import is_torch
+from .._options import closed_unit, in_namespace, nonzero
+from .._types import Array, Reduction
+from .._validation import check_range, fmt, position, value_at
 from ._common import finish, prepare_pair
 
 __all__ = [
@@ -43,7 +45,7 @@ def _bce_probs(probs, target, reduction, weight, grad):
     return finish(P, values, reduction, grad=grad, name="binary cross-entropy")
 
 
-def binary_cross_entropy(probs: Any, target: Any, *, reduction: str = "mean", weight: Any = None) -> Any:
+def binary_cross_entropy(probs: Any, target: Any, *, reduction: Reduction = "mean", weight: Any = None) -> Any:
     r"""Binary cross-entropy from probabilities (the Bernoulli NLL).
 
     .. math:: l = -\big(t \log p + (1 - t)\log(1 - p)\big)
@@ -67,7 +69,7 @@ def binary_cross_entropy(probs: Any, target: Any, *, reduction: str = "mean", we
     return _bce_probs(probs, target, reduction, weight, grad=False)
 
 
-def binary_cross_entropy_grad(probs: Any, target: Any, *, reduction: str = "mean", weight: Any = None) -> Any:
+def binary_cross_entropy_grad(probs: Any, target: Any, *, reduction: Reduction = "mean", weight: Any = None) -> Any:
     r"""Gradient of :func:`binary_cross_entropy` w.r.t. ``probs``: :math:`-t/p + (1-t)/(1-p)`.
 
     >>> import numpy as np
@@ -95,7 +97,10 @@ def _pos_weight(P, pos_weight):
         )
     if numel(pos_weight):
         bad = ~((pos_weight > 0) & (pos_weight < float("inf")))  # concrete unless traced (also when closed over)
-        if is_concrete(bad) and bool(xp.any(bad)):
+        if not is_concrete(bad):
+            if wants_traced(bad):
+                traced_check(xp, ~bad, "`pos_weight` must be positive and finite")
+        elif bool(xp.any(bad)):
             if pos_weight.ndim == 0:
                 raise ValueError(f"`pos_weight` must be positive and finite; got {float(pos_weight)!r}")
             pos = position(xp, bad)
@@ -106,7 +111,7 @@ def _pos_weight(P, pos_weight):
 
 
 def _bce_logits(logits, target, pos_weight, label_smoothing, reduction, weight, grad):
-    alpha = check_closed_unit("label_smoothing", label_smoothing)
+    alpha = closed_unit("label_smoothing", label_smoothing)
     if isinstance(pos_weight, bool):
         raise TypeError(f"`pos_weight` must be a positive number or array; got bool {pos_weight!r}")
     P, (pw,) = prepare_pair(
@@ -115,11 +120,12 @@ def _bce_logits(logits, target, pos_weight, label_smoothing, reduction, weight, 
     xp, z, t = P.xp, P.pred, P.target
     pw = _pos_weight(P, pw)
     check_range(xp, "target", t, 0.0, 1.0, what="labels or label probabilities")
-    if alpha:
+    if nonzero(alpha):  # an array takes the formula: exact at 0, since (1 - 0) t + 0 = t
+        alpha = in_namespace(xp, alpha, z, "label_smoothing")
         t = (1.0 - alpha) * t + 0.5 * alpha
     # Non-finite inputs surface as NaN/inf in the result and are diagnosed by
     # ``finish``; NumPy's warnings about them would only precede that error.
-    with np.errstate(all="ignore"):
+    with quiet(xp):
         if grad:
             # sigmoid(+-inf) is finite, so ``z - z`` (NaN exactly where z is not
             # finite) makes infinite logits an error for the gradient as for the loss.
@@ -134,8 +140,8 @@ def binary_cross_entropy_with_logits(
     target: Any,
     *,
     pos_weight: Any = None,
-    label_smoothing: float = 0.0,
-    reduction: str = "mean",
+    label_smoothing: float | Array = 0.0,
+    reduction: Reduction = "mean",
     weight: Any = None,
 ) -> Any:
     r"""Binary cross-entropy on logits :math:`z`, with :math:`p = \sigma(z)`.
@@ -152,8 +158,10 @@ def binary_cross_entropy_with_logits(
     target : array of ``logits``' shape, labels 0/1 or probabilities in [0, 1]
     pos_weight : number, 0-d array, or array of shape ``(C,)`` (last axis) or ``logits.shape``
         Multiplies the positive term (PyTorch's ``pos_weight``): > 1 raises recall.
-    label_smoothing : float in [0, 1]
-        Targets become ``(1 - a) t + a / 2``.
+    label_smoothing : float in [0, 1], or a 0-d array
+        Targets become ``(1 - a) t + a / 2``. A 0-d array of the logits' library may be traced
+        (``jax.jit``) or learned (``jax.grad``, torch autograd); it is checked when its value is
+        readable (see :mod:`losslab._options`).
 
     The gradient w.r.t. the logits is :math:`\sigma(z) - t` (canonical link),
     which never saturates for a confident mistake; compare MSE through a
@@ -166,6 +174,14 @@ def binary_cross_entropy_with_logits(
     >>> binary_cross_entropy_with_logits(z, t, reduction="none").round(4).tolist()
     [0.6931, 0.0, 10000.0]
     """
+    if is_torch(logits):  # torch's fused kernel where it computes exactly this (see kernels.torch_fused)
+        from ..kernels import torch_fused
+
+        out = torch_fused.binary_cross_entropy_with_logits(
+            logits, target, pos_weight, label_smoothing, reduction, weight
+        )
+        if out is not None:
+            return out
     return _bce_logits(logits, target, pos_weight, label_smoothing, reduction, weight, grad=False)
 
 
@@ -174,8 +190,8 @@ def binary_cross_entropy_with_logits_grad(
     target: Any,
     *,
     pos_weight: Any = None,
-    label_smoothing: float = 0.0,
-    reduction: str = "mean",
+    label_smoothing: float | Array = 0.0,
+    reduction: Reduction = "mean",
     weight: Any = None,
 ) -> Any:
     r"""Gradient of :func:`binary_cross_entropy_with_logits` w.r.t. the logits: :math:`\sigma(z) - t`.

@@ -11,218 +11,43 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
-from .._array import as_arrays, compute_dtype, is_concrete, logsumexp, numel, softmax, to_float
-from .._reduction import coefficients, prepare_weight, reduce, scale_grad
+from .._array import as_arrays, is_concrete, logsumexp, moveaxis, numel, quiet, softmax
+from .._checks import traced_check, wants_traced
+from .._kinds import is_torch
+from .._options import as_float, closed_unit, in_namespace, nonzero
+from .._reduction import reduce, scale_grad
+from .._types import Array, Reduction
 from .._validation import (
-    check_closed_unit,
     check_range,
     check_row_sums,
     finalize,
-    first_error,
     fmt,
-    nonfinite_error,
-    overflow_error,
     position,
     row_sum_tolerance,
 )
 from ..kernels import subtract_at
+from ._classes import Classes, _as_indices, _coefficients, _label_range, _row  # noqa: F401  (re-exported)
 
 __all__ = ["cross_entropy", "cross_entropy_grad", "smooth_labels"]
 
 
-def _as_indices(xp, t):
-    """Integer or boolean class indices in the namespace's index dtype.
-
-    PyTorch gathers only with int64 indices (and reads uint8 as a mask), so
-    int8/int16/int32/uint8 targets are cast, as are booleans.
-    """
-    info = xp.__array_namespace_info__()
-    dtype = info.default_dtypes(device=getattr(t, "device", None))["indexing"]
-    return t if t.dtype == dtype else xp.astype(t, dtype)
+def _smoothed_soft_target(K: Classes, alpha: Any):
+    return (1.0 - alpha) * K.target + alpha / K.C if nonzero(alpha) else K.target
 
 
-def _row(pos: tuple[int, ...], what: str = "row") -> str:
-    """'row 3' / 'row (1, 2)' for a batch, 'the single distribution' for one 1-d distribution."""
-    return f"{what} {fmt(pos)}" if pos else "the single distribution"
+def _per_row(K: Classes, value: Any):
+    """A float as it is; an option array broadcast to one value per row (for ``subtract_at``)."""
+    return value if isinstance(value, float) or value.ndim else K.xp.broadcast_to(value, K.target.shape)
 
 
-class Classes:
-    """Logits moved to a trailing class axis, and the target resolved against them."""
-
-    __slots__ = ("xp", "z", "target", "hard", "mask", "cw", "out_dtype", "axis", "C", "weight")
-
-    def __init__(
-        self, logits, target, weight=None, class_weight=None, ignore_index=None, axis=-1, names=("logits", "target")
-    ):
-        xp, z, t, w, cw = as_arrays(logits, target, weight, class_weight, names=(*names, "weight", "class_weight"))
-        z = to_float(xp, z, names[0])
-        self.out_dtype = z.dtype
-        cdt = compute_dtype(xp, z.dtype)
-        if z.ndim == 0:
-            raise ValueError(f"`{names[0]}` must have a class axis; got a 0-d array")
-        if not -z.ndim <= axis < z.ndim:
-            raise ValueError(f"`axis` must be in [-{z.ndim}, {z.ndim - 1}] for {z.ndim}-d `{names[0]}`; got {axis}")
-        self.axis = axis % z.ndim
-        z = xp.moveaxis(z, self.axis, -1) if self.axis != z.ndim - 1 else z
-        self.z = xp.astype(z, cdt) if z.dtype != cdt else z
-        self.C = C = z.shape[-1]
-        if C == 0:
-            raise ValueError(f"`{names[0]}` has 0 classes along axis {axis}")
-        batch = tuple(z.shape[:-1])
-        self.xp, self.weight, self.mask = xp, w, None
-        self.hard = t is not None and xp.isdtype(t.dtype, ("integral", "bool"))
-        if t is None:
-            pass
-        elif self.hard:
-            if tuple(t.shape) != batch:
-                raise ValueError(
-                    f"`{names[1]}` of class indices must have shape {batch} (the logits' shape without "
-                    f"axis {axis}); got {tuple(t.shape)}"
-                )
-            t = _as_indices(xp, t)
-            valid = None if ignore_index is None else t != ignore_index
-            if is_concrete(t) and numel(t):
-                bad = (t < 0) | (t >= C)
-                if valid is not None:
-                    bad = bad & valid
-                if bool(xp.any(bad)):
-                    pos = position(xp, bad)
-                    extra = "" if ignore_index is None else f" or ignore_index={ignore_index}"
-                    raise ValueError(
-                        f"`{names[1]}` must hold class indices in [0, {C - 1}]{extra}; got "
-                        f"{int(t[pos])} at index {fmt(pos)}"
-                    )
-            if valid is not None:
-                t = xp.where(valid, t, xp.zeros_like(t))
-                self.mask = xp.astype(valid, cdt)
-        elif xp.isdtype(t.dtype, "real floating"):
-            if tuple(t.shape) == batch:
-                raise TypeError(
-                    f"`{names[1]}` has a floating dtype ({t.dtype}) but the shape of class indices "
-                    f"{batch}: cast it to an integer dtype, or pass class probabilities of shape "
-                    f"{tuple(xp.moveaxis(self.z, -1, self.axis).shape)}"
-                )
-            if t.ndim != z.ndim or tuple(xp.moveaxis(t, self.axis, -1).shape) != tuple(z.shape):
-                raise ValueError(
-                    f"`{names[1]}` must be class indices of shape {batch} or class probabilities of "
-                    f"the logits' shape; got {tuple(t.shape)}"
-                )
-            if ignore_index is not None:
-                raise ValueError(
-                    "`ignore_index` applies to integer class targets only; for probability targets "
-                    "give the rows to skip weight 0"
-                )
-            check_range(xp, names[1], t, 0.0, 1.0, what="class probabilities")  # in the caller's layout
-            t = xp.moveaxis(t, self.axis, -1) if self.axis != z.ndim - 1 else t
-            t = xp.astype(t, cdt) if t.dtype != cdt else t
-        else:
-            raise TypeError(f"`{names[1]}` must hold class indices or probabilities; got dtype {t.dtype}")
-        self.target = t
-        if cw is not None:
-            if tuple(cw.shape) != (C,):
-                raise ValueError(f"`class_weight` must have shape ({C},) (one per class); got {tuple(cw.shape)}")
-            cw = xp.astype(to_float(xp, cw, "class_weight"), cdt)
-            # Concreteness of the derived mask, not of ``cw``: a concrete array closed
-            # over by a jitted function still yields tracers inside the trace.
-            bad = ~((cw >= 0) & (cw < math.inf))
-            if is_concrete(bad) and bool(xp.any(bad)):
-                pos = position(xp, bad)
-                raise ValueError(
-                    f"`class_weight` must be finite and non-negative; got {float(cw[pos])!r} at index {fmt(pos)}"
-                )
-        self.cw = cw
-
-    def onehot(self, t=None):
-        xp = self.xp
-        t = self.target if t is None else t
-        classes = xp.arange(self.C, dtype=t.dtype, device=getattr(t, "device", None))
-        return xp.astype(xp.expand_dims(t, axis=-1) == classes, self.z.dtype)
-
-    def picked(self, values):
-        """values[..., target] for hard targets."""
-        xp = self.xp
-        return xp.take_along_axis(values, xp.expand_dims(self.target, axis=-1), axis=-1)[..., 0]
-
-    def check_soft_rows(self):
-        if not self.hard:
-            tol = row_sum_tolerance(self.xp, self.out_dtype, self.C)
-            check_row_sums(self.xp, "target", self.xp.sum(self.target, axis=-1), tol)
-
-    def caller_layout(self, x):
-        """``x`` (class axis last) with the class axis back at ``axis``, so positions match the input."""
-        return x if self.axis == x.ndim - 1 else self.xp.moveaxis(x, -1, self.axis)
-
-    def diagnose(self, alpha=0.0):
-        """Name the reason a cross-entropy came out non-finite."""
-        xp, z = self.xp, self.z
-
-        def masked_target():
-            neg = z == -math.inf
-            all_neg = xp.all(neg, axis=-1)
-            if self.mask is not None:
-                all_neg = all_neg & (self.mask > 0)
-            if bool(xp.any(all_neg)):
-                pos = position(xp, all_neg)
-                return ValueError(f"{_row(pos)} of `logits` is -inf for every class; no distribution remains")
-            if self.hard:
-                hit = self.picked(xp.astype(neg, z.dtype)) > 0
-                if self.mask is not None:
-                    hit = hit & (self.mask > 0)
-                if bool(xp.any(hit)):
-                    pos = position(xp, hit)
-                    return ValueError(
-                        f"the target class {int(self.target[pos])} of {_row(pos, 'sample')} has logit -inf "
-                        f"(probability 0), so its cross-entropy is infinite; unmask the target class"
-                    )
-                if alpha > 0 and bool(xp.any(neg)):
-                    return ValueError(
-                        "`label_smoothing` puts probability on every class, but some logits are -inf "
-                        "(masked): the smoothed cross-entropy is infinite; drop masked classes or "
-                        "use label_smoothing=0"
-                    )
-            else:
-                hit = xp.any(neg & (self.target > 0), axis=-1)
-                if bool(xp.any(hit)):
-                    pos = position(xp, hit)
-                    return ValueError(
-                        f"`target` gives positive probability to a class whose logit is -inf in {_row(pos)}"
-                    )
-            return None
-
-        return first_error(
-            lambda: nonfinite_error(xp, "logits", self.caller_layout(z), allow_neg_inf=True),
-            lambda: None if self.hard else nonfinite_error(xp, "target", self.caller_layout(self.target)),
-            masked_target,
-            lambda: overflow_error("cross-entropy", self.out_dtype),
-        )
-
-
-def _smoothed_soft_target(K: Classes, alpha: float):
-    return K.target if not alpha else (1.0 - alpha) * K.target + alpha / K.C
-
-
-def _coefficients(K: Classes, reduction: str, weight):
-    """Effective per-sample weights: sample weight x ignore mask; mean divides by the
-    summed weights of the target classes (PyTorch's class-weight semantics)."""
-    xp = K.xp
-    batch = tuple(K.z.shape[:-1])
-    w = prepare_weight(xp, weight, batch, K.z.dtype)
-    if K.mask is not None:
-        w = K.mask if w is None else w * K.mask
-    total = None
-    if reduction == "mean" and K.cw is not None and K.hard:
-        wy = xp.take(K.cw, xp.reshape(K.target, (-1,)), axis=0)
-        wy = xp.reshape(wy, batch)
-        total = xp.sum(wy if w is None else wy * w)
-    if K.cw is not None and K.hard:
-        zero = "the summed class weights of the targets are 0"
-    else:
-        zero = "the total weight is 0"
-    if reduction == "mean" and K.mask is not None and is_concrete(K.mask) and not bool(xp.any(K.mask > 0)):
-        zero = "every target is `ignore_index`"
-    return coefficients(xp, batch, reduction, w, total=total, zero_total=zero)
+def _smoothing_term(xp, alpha: Any, uniform):
+    """``alpha * uniform`` with ``0 * inf = 0``: a smoothing of 0 given as an array costs nothing
+    on a row with masked (-inf) classes, exactly as the number 0 does."""
+    if isinstance(alpha, float):
+        return alpha * uniform
+    inf = uniform == math.inf
+    zero = xp.zeros_like(uniform)
+    return xp.where(inf, xp.where(alpha > 0, uniform, zero), alpha * xp.where(inf, zero, uniform))
 
 
 #   hard:  l = lse(z) - z_y                       dl/dz = softmax(z) - onehot(y)
@@ -237,12 +62,12 @@ def _ce_values(K: Classes, alpha: float):
         if K.cw is not None:
             wy = K.picked(xp.broadcast_to(K.cw, z.shape))
             nll = wy * nll
-        if alpha:
+        if nonzero(alpha):
             if K.cw is None:
                 uniform = lse - xp.mean(z, axis=-1)
             else:
                 uniform = (xp.sum(K.cw) * lse - xp.sum(z * K.cw, axis=-1)) / K.C
-            nll = (1.0 - alpha) * nll + alpha * uniform
+            nll = (1.0 - alpha) * nll + _smoothing_term(xp, alpha, uniform)
         # Ignored samples are exactly 0 whatever their logits (masked or -inf rows).
         return nll if K.mask is None else xp.where(K.mask > 0, nll, xp.zeros_like(nll))
     t = _smoothed_soft_target(K, alpha)
@@ -266,12 +91,12 @@ def _ce_grad_values(K: Classes, alpha: float):
         # softmax * sum_c w_c t'_c - w * t', with t' = (1 - a) onehot(y) + a / C: the one-hot
         # part is one subtraction per row (subtract_at), never an n x C matrix.
         if K.cw is None:
-            g = s - alpha / K.C if alpha else s
-            g = subtract_at(xp, g, K.target, 1.0 - alpha)
+            g = s - alpha / K.C if nonzero(alpha) else s
+            g = subtract_at(xp, g, K.target, _per_row(K, 1.0 - alpha))
         else:
             wy = K.picked(xp.broadcast_to(K.cw, z.shape))
             g = s * xp.expand_dims((1.0 - alpha) * wy + alpha * xp.sum(K.cw) / K.C, axis=-1)
-            if alpha:
+            if nonzero(alpha):
                 g = g - (alpha / K.C) * K.cw
             g = subtract_at(xp, g, K.target, (1.0 - alpha) * wy)
     else:
@@ -295,7 +120,7 @@ def _check_support(K: Classes, alpha: float):
     xp, z = K.xp, K.z
     if not is_concrete(z):
         return
-    if K.hard and not alpha:
+    if K.hard and (not nonzero(alpha) or (is_concrete(alpha) and as_float(alpha) == 0)):
         needed = K.picked(z)
     elif K.hard:
         needed = xp.min(z, axis=-1)
@@ -310,20 +135,21 @@ def _check_support(K: Classes, alpha: float):
 
 
 def _cross_entropy(logits, target, axis, class_weight, ignore_index, label_smoothing, reduction, weight, grad):
-    alpha = check_closed_unit("label_smoothing", label_smoothing)
+    alpha = closed_unit("label_smoothing", label_smoothing)
     K = Classes(logits, target, weight, class_weight, ignore_index, axis)
     K.check_soft_rows()
     c = _coefficients(K, reduction, K.weight)
     xp = K.xp
+    alpha = in_namespace(xp, alpha, K.z, "label_smoothing")
     # Non-finite inputs are diagnosed from the result by ``finalize``; NumPy's
     # warnings about them (inf - inf, log(0)) would only precede that error.
-    with np.errstate(all="ignore"):
+    with quiet(xp):
         if grad:
             _check_support(K, alpha)
             g, probe = _ce_grad_values(K, alpha)
-            finalize(xp, probe, lambda: K.diagnose(alpha))
+            finalize(xp, probe, lambda: K.diagnose(alpha), traced="gradient")
             g = scale_grad(xp, g, c, K.out_dtype, axis=-1, inplace=True)
-            return xp.moveaxis(g, -1, K.axis) if K.axis != g.ndim - 1 else g
+            return moveaxis(xp, g, -1, K.axis) if K.axis != g.ndim - 1 else g
         out = reduce(xp, _ce_values(K, alpha), c, reduction, K.out_dtype)
         return finalize(xp, out, lambda: K.diagnose(alpha))
 
@@ -335,8 +161,8 @@ def cross_entropy(
     axis: int = -1,
     class_weight: Any = None,
     ignore_index: int | None = None,
-    label_smoothing: float = 0.0,
-    reduction: str = "mean",
+    label_smoothing: float | Array = 0.0,
+    reduction: Reduction = "mean",
     weight: Any = None,
 ) -> Any:
     r"""Categorical cross-entropy from logits (softmax + negative log-likelihood).
@@ -359,8 +185,10 @@ def cross_entropy(
         (even a row of ``-inf``), get gradient 0 and leave the mean's
         denominator; if every target is ignored, ``"mean"`` is an error
         (PyTorch returns NaN). Not allowed with probability targets.
-    label_smoothing : float in [0, 1]
-        Targets become ``(1 - a) t + a / C`` (Szegedy et al. 2016).
+    label_smoothing : float in [0, 1], or a 0-d array
+        Targets become ``(1 - a) t + a / C`` (Szegedy et al. 2016). A 0-d array of the logits'
+        library may be traced (``jax.jit``) or learned (``jax.grad``, torch autograd); it is
+        checked when its value is readable (see :mod:`losslab._options`).
     reduction, weight
         See :func:`losslab.mse`; ``weight`` is per sample (the batch shape).
 
@@ -378,6 +206,14 @@ def cross_entropy(
     >>> cross_entropy(z, np.array([0, 1]), reduction="none").round(4).tolist()
     [0.1698, 0.6931]
     """
+    if is_torch(logits):  # torch's fused kernel where it computes exactly this (see kernels.torch_fused)
+        from ..kernels import torch_fused
+
+        out = torch_fused.cross_entropy(
+            logits, target, axis, class_weight, ignore_index, label_smoothing, reduction, weight
+        )
+        if out is not None:
+            return out
     return _cross_entropy(logits, target, axis, class_weight, ignore_index, label_smoothing, reduction, weight, False)
 
 
@@ -388,8 +224,8 @@ def cross_entropy_grad(
     axis: int = -1,
     class_weight: Any = None,
     ignore_index: int | None = None,
-    label_smoothing: float = 0.0,
-    reduction: str = "mean",
+    label_smoothing: float | Array = 0.0,
+    reduction: Reduction = "mean",
     weight: Any = None,
 ) -> Any:
     r"""Gradient of :func:`cross_entropy` w.r.t. the logits: :math:`(\mathrm{softmax}(z) - t)/n`.
@@ -405,25 +241,29 @@ def cross_entropy_grad(
     return _cross_entropy(logits, target, axis, class_weight, ignore_index, label_smoothing, reduction, weight, True)
 
 
-def smooth_labels(target: Any, num_classes: int, alpha: float) -> Any:
+def smooth_labels(target: Any, num_classes: int, alpha: float | Array) -> Any:
     r"""Label smoothing: :math:`(1 - \alpha)\,t + \alpha / K`.
 
     ``target`` is integer class indices (shape ``(...)``; returned as
     ``(..., K)`` probabilities) or class probabilities with a trailing axis of
     length ``num_classes``, each row summing to 1 (checked). Every row of the
     result sums to 1. ``alpha = 0`` turns class indices into one-hot rows.
+    ``alpha`` may be a 0-d array of the target's library (traced or learned).
 
     >>> import numpy as np
     >>> smooth_labels(np.array([0, 2]), 3, 0.3).round(3).tolist()
     [[0.8, 0.1, 0.1], [0.1, 0.1, 0.8]]
     """
-    alpha = check_closed_unit("alpha", alpha)
+    alpha = closed_unit("alpha", alpha)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"`num_classes` must be a positive integer; got {num_classes!r}")
     xp, t = as_arrays(target, names=("target",))
     if xp.isdtype(t.dtype, ("integral", "bool")):
         t = _as_indices(xp, t)
-        if is_concrete(t) and numel(t) and not (bool(xp.min(t) >= 0) and bool(xp.max(t) < num_classes)):
+        if not is_concrete(t):
+            if wants_traced(t) and numel(t):
+                traced_check(xp, (t >= 0) & (t < num_classes), _label_range("target", num_classes, None))
+        elif numel(t) and not (bool(xp.min(t) >= 0) and bool(xp.max(t) < num_classes)):
             bad = (t < 0) | (t >= num_classes)
             pos = position(xp, bad)
             raise ValueError(
@@ -443,4 +283,5 @@ def smooth_labels(target: Any, num_classes: int, alpha: float) -> Any:
         probs = t
     else:
         raise TypeError(f"`target` must hold class indices or probabilities; got dtype {t.dtype}")
+    alpha = in_namespace(xp, alpha, probs, "alpha")
     return (1.0 - alpha) * probs + alpha / num_classes

@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from .._array import as_arrays, compute_dtype, log_softmax, logsumexp, softmax, to_float
+from .._array import as_arrays, compute_dtype, log_softmax, logsumexp, moveaxis, softmax, to_float
+from .._options import closed_unit, in_namespace, positive
 from .._reduction import coefficients, prepare_weight, reduce, scale_grad
+from .._types import Array, Reduction
 from .._validation import (
-    check_closed_unit,
-    check_positive,
     check_range,
     check_row_sums,
     check_same_shape,
@@ -57,7 +57,7 @@ def _distributions(arrays, names, axis, weight):
     for a, name in zip(arrays, names, strict=True):
         a = to_float(xp, a, name)
         check_same_shape(names[0], first, name, a)
-        a = xp.moveaxis(a, axis, -1)
+        a = moveaxis(xp, a, axis, -1)
         a = xp.astype(a, cdt) if a.dtype != cdt else a
         check_range(xp, name, a, 0.0, 1.0)
         check_row_sums(xp, name, xp.sum(a, axis=-1), row_sum_tolerance(xp, out_dtype, a.shape[-1]))
@@ -95,7 +95,7 @@ def _log0(xp, x):
 
 # ------------------------------------------------------------------ entropy
 #   H(p) = -sum_c p_c log p_c   (0 log 0 = 0)          dH/dp_c = -(log p_c + 1)
-def entropy(p: Any, *, axis: int = -1, reduction: str = "mean", weight: Any = None) -> Any:
+def entropy(p: Any, *, axis: int = -1, reduction: Reduction = "mean", weight: Any = None) -> Any:
     r"""Shannon entropy in nats, :math:`H(p) = -\sum_c p_c \log p_c`, with :math:`0 \log 0 = 0`.
 
     ``p`` holds distributions along ``axis`` (entries in [0, 1], summing to 1).
@@ -112,7 +112,7 @@ def entropy(p: Any, *, axis: int = -1, reduction: str = "mean", weight: Any = No
     return reduce(xp, values, _coef(xp, tuple(q.shape[:-1]), reduction, w, q.dtype), reduction, out_dtype)
 
 
-def entropy_grad(p: Any, *, axis: int = -1, reduction: str = "mean", weight: Any = None) -> Any:
+def entropy_grad(p: Any, *, axis: int = -1, reduction: Reduction = "mean", weight: Any = None) -> Any:
     r"""Gradient of :func:`entropy` w.r.t. ``p`` (unconstrained): :math:`-(\log p + 1)`.
 
     It is :math:`+\infty` where :math:`p_c = 0` (the entropy's slope at the
@@ -127,12 +127,12 @@ def entropy_grad(p: Any, *, axis: int = -1, reduction: str = "mean", weight: Any
     g = xp.where(q > 0, -(xp.log(safe) + 1.0), xp.full_like(q, math.inf))
     c = _coef(xp, tuple(q.shape[:-1]), reduction, w, q.dtype)
     g = scale_grad(xp, g, c, out_dtype, axis=-1)
-    return xp.moveaxis(g, -1, axis)
+    return moveaxis(xp, g, -1, axis)
 
 
 # ------------------------------------------------------------------------ KL
 #   KL(p || q) = sum_c p_c (log p_c - log q_c)         dKL/dp_c = log p_c - log q_c + 1
-def kl_divergence(p: Any, q: Any, *, axis: int = -1, reduction: str = "mean", weight: Any = None) -> Any:
+def kl_divergence(p: Any, q: Any, *, axis: int = -1, reduction: Reduction = "mean", weight: Any = None) -> Any:
     r"""Kullback-Leibler divergence :math:`\mathrm{KL}(p \,\|\, q) = \sum_c p_c \log(p_c / q_c)`.
 
     The mathematical argument order: ``p`` is the reference ("true")
@@ -153,7 +153,7 @@ def kl_divergence(p: Any, q: Any, *, axis: int = -1, reduction: str = "mean", we
     return reduce(xp, values, _coef(xp, tuple(a.shape[:-1]), reduction, w, a.dtype), reduction, out_dtype)
 
 
-def kl_divergence_grad(p: Any, q: Any, *, axis: int = -1, reduction: str = "mean", weight: Any = None) -> Any:
+def kl_divergence_grad(p: Any, q: Any, *, axis: int = -1, reduction: Reduction = "mean", weight: Any = None) -> Any:
     r"""Gradient of :func:`kl_divergence` w.r.t. ``p``: :math:`\log p - \log q + 1`.
 
     :math:`-\infty` where :math:`p_c = 0 < q_c`, :math:`+\infty` where :math:`q_c = 0`.
@@ -167,7 +167,7 @@ def kl_divergence_grad(p: Any, q: Any, *, axis: int = -1, reduction: str = "mean
     qpos = b > 0
     g = xp.where(qpos, _log0(xp, a) - xp.where(qpos, _log0(xp, b), xp.zeros_like(b)) + 1.0, xp.full_like(a, math.inf))
     c = _coef(xp, tuple(a.shape[:-1]), reduction, w, a.dtype)
-    return xp.moveaxis(scale_grad(xp, g, c, out_dtype, axis=-1), -1, axis)
+    return moveaxis(xp, scale_grad(xp, g, c, out_dtype, axis=-1), -1, axis)
 
 
 # ------------------------------------------------------------- decomposition
@@ -185,7 +185,7 @@ class Decomposition(NamedTuple):
 
 @quiet
 def cross_entropy_decomposition(
-    target_probs: Any, logits: Any, *, axis: int = -1, reduction: str = "mean", weight: Any = None
+    target_probs: Any, logits: Any, *, axis: int = -1, reduction: Reduction = "mean", weight: Any = None
 ) -> Decomposition:
     r"""Split :math:`H(p, q) = H(p) + \mathrm{KL}(p\,\|\,q)` with :math:`q = \mathrm{softmax}(z)`.
 
@@ -233,9 +233,10 @@ def cross_entropy_decomposition(
 #   dl/dstudent = a T (q - p) + (1 - a)(softmax(student) - onehot(y))
 @quiet
 def _distill(student, teacher, temperature, target, alpha, axis, reduction, weight, grad):
-    T = check_positive("temperature", temperature)
-    alpha = check_closed_unit("alpha", alpha)
-    hard = target is not None and alpha < 1.0
+    T = positive("temperature", temperature)
+    alpha = closed_unit("alpha", alpha)
+    # An array alpha keeps the hard term (weighed by 1 - alpha, so 0 at alpha = 1): no branch on its value.
+    hard = target is not None and (not isinstance(alpha, float) or alpha < 1.0)
     if target is None:
         alpha = 1.0  # only the soft term
     K = Classes(student, target if hard else None, weight, axis=axis, names=("student_logits", "target"))
@@ -247,8 +248,9 @@ def _distill(student, teacher, temperature, target, alpha, axis, reduction, weig
         )
     _, _, t = as_arrays(s, teacher, names=("student_logits", "teacher_logits"))
     t = to_float(xp, t, "teacher_logits")
-    check_same_shape("student_logits", xp.moveaxis(s, -1, K.axis), "teacher_logits", t)
-    t = xp.astype(xp.moveaxis(t, K.axis, -1), s.dtype)
+    check_same_shape("student_logits", moveaxis(xp, s, -1, K.axis), "teacher_logits", t)
+    t = xp.astype(moveaxis(xp, t, K.axis, -1), s.dtype)
+    T, alpha = in_namespace(xp, T, s, "temperature"), in_namespace(xp, alpha, s, "alpha")
     log_q = log_softmax(xp, s / T, axis=-1)
     log_p = log_softmax(xp, t / T, axis=-1)
     p = xp.exp(log_p)
@@ -274,7 +276,7 @@ def _distill(student, teacher, temperature, target, alpha, axis, reduction, weig
 
     if grad:
         g = scale_grad(xp, values, c, K.out_dtype, axis=-1)
-        return finalize(xp, xp.moveaxis(g, -1, K.axis), diagnose)
+        return finalize(xp, moveaxis(xp, g, -1, K.axis), diagnose)
     return finalize(xp, reduce(xp, values, c, reduction, K.out_dtype), diagnose)
 
 
@@ -282,17 +284,23 @@ def distillation_loss(
     student_logits: Any,
     teacher_logits: Any,
     *,
-    temperature: float = 2.0,
+    temperature: float | Array = 2.0,
     target: Any = None,
-    alpha: float = 0.5,
+    alpha: float | Array = 0.5,
     axis: int = -1,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weight: Any = None,
 ) -> Any:
     r"""Knowledge distillation (Hinton, Vinyals & Dean 2015).
 
-    .. math:: l = lpha\,T^2\,\mathrm{KL}ig(\mathrm{softmax}(t/T)\,\|\,\mathrm{softmax}(s/T)ig)
-              + (1 - lpha)\,\mathrm{CE}(s, y)
+    .. math:: l = \alpha\,T^2\,\mathrm{KL}\big(\mathrm{softmax}(t/T)\,\|\,\mathrm{softmax}(s/T)\big)
+              + (1 - \alpha)\,\mathrm{CE}(s, y)
+
+    ``temperature`` (positive) and ``alpha`` (in [0, 1]) are numbers or 0-d
+    arrays of the logits' library: a learned temperature (``jax.grad``, torch
+    autograd) or a jitted schedule; an array is checked when its value is
+    readable, and an array ``alpha`` always keeps the hard term, weighed by
+    ``1 - alpha`` (at ``alpha = 1`` that is 0 times a finite cross-entropy).
 
     The :math:`T^2` keeps the soft term's gradient on the scale of the hard
     term's as ``T`` grows. Without ``target`` the loss is the soft term alone
@@ -315,16 +323,16 @@ def distillation_loss_grad(
     student_logits: Any,
     teacher_logits: Any,
     *,
-    temperature: float = 2.0,
+    temperature: float | Array = 2.0,
     target: Any = None,
-    alpha: float = 0.5,
+    alpha: float | Array = 0.5,
     axis: int = -1,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weight: Any = None,
 ) -> Any:
     r"""Gradient of :func:`distillation_loss` w.r.t. the student's logits.
 
-    :math:`lpha T\,(q_T - p_T) + (1 - lpha)(\mathrm{softmax}(s) - \mathrm{onehot}(y))`.
+    :math:`\alpha T\,(q_T - p_T) + (1 - \alpha)(\mathrm{softmax}(s) - \mathrm{onehot}(y))`.
 
     >>> import numpy as np
     >>> distillation_loss_grad(np.array([[0.0, 0.0]]), np.array([[0.0, 0.0]])).tolist()

@@ -13,6 +13,9 @@ import numbers
 from typing import Any
 
 from .._array import is_concrete, lgamma, numel
+from .._checks import traced_check, wants_traced
+from .._options import as_float
+from .._types import Reduction
 from .._validation import check_positive, fmt, position, value_at
 from ._common import finish, prepare_pair, quiet, require_finite
 
@@ -45,17 +48,25 @@ def _positive_parameter(P, name: str, value: Any, given: Any) -> Any:
                 f"`{name}` = {given!r} underflows to 0 in {value.dtype}; compute in float64 or rescale the data"
             )
         if is_concrete(value):
-            check_positive(name, float(value))
+            check_positive(name, as_float(value))
+        elif wants_traced(value):
+            traced_check(xp, (value > 0) & (value < math.inf), f"`{name}` must be positive and finite")
         return value
     if tuple(value.shape) != tuple(P.pred.shape):
         raise ValueError(
             f"`{name}` must be a positive number or an array of shape {tuple(P.pred.shape)} "
             f"(one per prediction); got shape {tuple(value.shape)}"
         )
-    if is_concrete(value) and numel(value):
+    if not is_concrete(value):
+        if wants_traced(value) and numel(value):
+            traced_check(xp, (value > 0) & (value < math.inf), f"`{name}` must be positive and finite")
+    elif numel(value):
         bad = ~((value > 0) & (value < math.inf))
         any_bad = xp.any(bad)  # traced when `value` is a concrete array closed over by a jitted function
-        if is_concrete(any_bad) and bool(any_bad):
+        if not is_concrete(any_bad):
+            if wants_traced(any_bad):
+                traced_check(xp, ~bad, f"`{name}` must be positive and finite")
+        elif bool(any_bad):
             pos = position(xp, bad)
             raise ValueError(f"`{name}` must be positive and finite; got {value_at(value, pos)!r} at index {fmt(pos)}")
     return value
@@ -85,16 +96,17 @@ def _gaussian(mean, target, var, full, reduction, weight, grad):
 
 
 def gaussian_nll(
-    mean: Any, target: Any, *, var: Any = 1.0, full: bool = False, reduction: str = "mean", weight: Any = None
+    mean: Any, target: Any, *, var: Any = 1.0, full: bool = False, reduction: Reduction = "mean", weight: Any = None
 ) -> Any:
     r"""Gaussian negative log-likelihood with variance ``var`` (fixed or learned).
 
     .. math:: l = \tfrac12\left(\log \sigma^2 + \frac{(t-\mu)^2}{\sigma^2}\right)
               \ [+\ \tfrac12\log 2\pi \text{ if full}]
 
-    ``var`` is a positive number or an array of ``mean``'s shape (a
-    heteroscedastic model's predicted variance; autograd flows into it on
-    PyTorch/JAX). Seed 000's precision is :math:`\beta = 1/\sigma^2`. With
+    ``var`` is a positive number, a 0-d array or an array of ``mean``'s shape
+    (a heteroscedastic model's predicted variance; autograd and ``jax.grad``
+    flow into it, and it may be traced under ``jax.jit``: checked when its
+    values are readable, see :mod:`losslab._checks`). Seed 000's precision is :math:`\beta = 1/\sigma^2`. With
     ``var=1`` this is ``mse / 2`` (+ the constant), which is why minimising
     MSE is maximum likelihood under Gaussian noise.
 
@@ -112,7 +124,7 @@ def gaussian_nll(
 
 
 def gaussian_nll_grad(
-    mean: Any, target: Any, *, var: Any = 1.0, full: bool = False, reduction: str = "mean", weight: Any = None
+    mean: Any, target: Any, *, var: Any = 1.0, full: bool = False, reduction: Reduction = "mean", weight: Any = None
 ) -> Any:
     r"""Gradient of :func:`gaussian_nll` w.r.t. ``mean``: :math:`(\mu - t)/\sigma^2`, per element.
 
@@ -143,7 +155,7 @@ def _laplace(mean, target, scale, full, reduction, weight, grad):
 
 
 def laplace_nll(
-    mean: Any, target: Any, *, scale: Any = 1.0, full: bool = False, reduction: str = "mean", weight: Any = None
+    mean: Any, target: Any, *, scale: Any = 1.0, full: bool = False, reduction: Reduction = "mean", weight: Any = None
 ) -> Any:
     r"""Laplace negative log-likelihood with scale ``b``.
 
@@ -151,7 +163,8 @@ def laplace_nll(
 
     With ``scale=1`` it is :func:`~losslab.mae` (+ ``log 2`` when ``full``):
     MAE is maximum likelihood under Laplace noise, as MSE is under Gaussian.
-    ``scale`` is a positive number or an array of ``mean``'s shape.
+    ``scale`` is a positive number, a 0-d array or an array of ``mean``'s shape
+    (traced under ``jax.jit`` or learned, as ``var`` in :func:`gaussian_nll`).
 
     >>> import numpy as np
     >>> float(laplace_nll(np.array([0.0]), np.array([3.0])))
@@ -161,7 +174,7 @@ def laplace_nll(
 
 
 def laplace_nll_grad(
-    mean: Any, target: Any, *, scale: Any = 1.0, full: bool = False, reduction: str = "mean", weight: Any = None
+    mean: Any, target: Any, *, scale: Any = 1.0, full: bool = False, reduction: Reduction = "mean", weight: Any = None
 ) -> Any:
     r"""Gradient of :func:`laplace_nll` w.r.t. ``mean``: :math:`\mathrm{sign}(\mu - t)/b`.
 
@@ -179,6 +192,8 @@ def _poisson(log_rate, target, full, reduction, weight, grad):
     P, _ = prepare_pair(log_rate, target, weight, names=("log_rate", "target"))
     xp, eta, t = P.xp, P.pred, P.target
     ok = xp.min(t) >= 0 if is_concrete(t) and numel(t) else None
+    if ok is None and wants_traced(t) and numel(t):
+        traced_check(xp, t >= 0, "`target` must hold non-negative counts for the Poisson likelihood")
     if ok is not None and is_concrete(ok) and not bool(ok):
         bad = ~(t >= 0)
         pos = position(xp, bad)
@@ -196,7 +211,9 @@ def _poisson(log_rate, target, full, reduction, weight, grad):
     return finish(P, values, reduction, grad=grad, name="Poisson NLL")
 
 
-def poisson_nll(log_rate: Any, target: Any, *, full: bool = False, reduction: str = "mean", weight: Any = None) -> Any:
+def poisson_nll(
+    log_rate: Any, target: Any, *, full: bool = False, reduction: Reduction = "mean", weight: Any = None
+) -> Any:
     r"""Poisson negative log-likelihood of counts, from the log-rate :math:`\eta = \log\lambda`.
 
     .. math:: l = e^{\eta} - t\,\eta\ [+ \log t! \text{ if full}]
@@ -215,7 +232,7 @@ def poisson_nll(log_rate: Any, target: Any, *, full: bool = False, reduction: st
 
 
 def poisson_nll_grad(
-    log_rate: Any, target: Any, *, full: bool = False, reduction: str = "mean", weight: Any = None
+    log_rate: Any, target: Any, *, full: bool = False, reduction: Reduction = "mean", weight: Any = None
 ) -> Any:
     r"""Gradient of :func:`poisson_nll` w.r.t. the log-rate: :math:`e^\eta - t`.
 

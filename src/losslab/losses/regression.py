@@ -14,9 +14,15 @@ import numbers
 from functools import partial
 from typing import Any
 
+import numpy as np
+
 from .._array import as_arrays, is_concrete
+from .._checks import traced_check, wants_traced
+from .._kinds import is_torch
+from .._options import in_namespace, is_array_option, open_unit, positive, same_library
 from .._reduction import coefficients, prepare_weight, reduce, scale_grad
-from .._validation import check_open_unit, check_positive, finalize
+from .._types import Array, Reduction
+from .._validation import finalize, fmt, position, value_at
 from ..kernels import sum_blocks
 from ._common import elementwise_grad, elementwise_loss, finish, prepare_pair, quiet, require_finite
 
@@ -43,6 +49,8 @@ def _mse_value(xp, p, t):
 
 def _squares(xp, p, t):
     r = p - t
+    if is_torch(r):  # torch's vecdot needs moveaxis (no vmap rule) and autocast runs it in bfloat16
+        return xp.sum(r * r)
     return xp.vecdot(r, r)  # sum of squares without the array of squares
 
 
@@ -50,14 +58,14 @@ def _mse_total(xp, p, t):
     return sum_blocks(xp, _squares, xp.reshape(p, (-1,)), xp.reshape(t, (-1,)))
 
 
-_mse_value.total = _mse_total
+_mse_value.total = _mse_total  # type: ignore[attr-defined]  # a function attribute read by getattr
 
 
 def _mse_deriv(xp, p, t):
     return 2.0 * (p - t)
 
 
-def mse(pred: Any, target: Any, *, reduction: str = "mean", weight: Any = None) -> Any:
+def mse(pred: Any, target: Any, *, reduction: Reduction = "mean", weight: Any = None) -> Any:
     r"""Mean squared error, :math:`\frac{1}{n}\sum_i (p_i - t_i)^2`.
 
     The negative log-likelihood of a Gaussian with unit variance, up to the
@@ -82,10 +90,16 @@ def mse(pred: Any, target: Any, *, reduction: str = "mean", weight: Any = None) 
     >>> float(mse(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 5.0])))
     1.3333333333333333
     """
+    if is_torch(pred):  # torch's fused kernel where it computes exactly this (see kernels.torch_fused)
+        from ..kernels import torch_fused
+
+        out = torch_fused.mse(pred, target, reduction, weight)
+        if out is not None:
+            return out
     return elementwise_loss(_mse_value, pred, target, reduction=reduction, weight=weight, name="mse")
 
 
-def mse_grad(pred: Any, target: Any, *, reduction: str = "mean", weight: Any = None) -> Any:
+def mse_grad(pred: Any, target: Any, *, reduction: Reduction = "mean", weight: Any = None) -> Any:
     r"""Gradient of :func:`mse` w.r.t. ``pred``: :math:`2 (p - t) / n` (times ``w / sum(w)``).
 
     >>> import numpy as np
@@ -105,7 +119,7 @@ def _mae_deriv(xp, p, t):
     return xp.sign(p - t)
 
 
-def mae(pred: Any, target: Any, *, reduction: str = "mean", weight: Any = None) -> Any:
+def mae(pred: Any, target: Any, *, reduction: Reduction = "mean", weight: Any = None) -> Any:
     r"""Mean absolute error, :math:`\frac{1}{n}\sum_i |p_i - t_i|`.
 
     The Laplace negative log-likelihood with unit scale, up to the constant
@@ -119,7 +133,7 @@ def mae(pred: Any, target: Any, *, reduction: str = "mean", weight: Any = None) 
     return elementwise_loss(_mae_value, pred, target, reduction=reduction, weight=weight, name="mae")
 
 
-def mae_grad(pred: Any, target: Any, *, reduction: str = "mean", weight: Any = None) -> Any:
+def mae_grad(pred: Any, target: Any, *, reduction: Reduction = "mean", weight: Any = None) -> Any:
     r"""Gradient of :func:`mae`: :math:`\mathrm{sign}(p - t)/n`, the subgradient 0 at ``p == t``.
 
     >>> import numpy as np
@@ -130,12 +144,18 @@ def mae_grad(pred: Any, target: Any, *, reduction: str = "mean", weight: Any = N
 
 
 # --------------------------------------------------------------------- rmse
+def _sqrt0(xp, ms):
+    """sqrt with derivative 0 at 0 (the subgradient at an exact fit; autograd's 1/(2 sqrt 0) * 0 is NaN)."""
+    zero = ms == 0
+    return xp.where(zero, xp.zeros_like(ms), xp.sqrt(xp.where(zero, xp.ones_like(ms), ms)))
+
+
 def _rmse_parts(pred, target, weight):
     P, _ = prepare_pair(pred, target, weight)
     xp = P.xp
     c = coefficients(xp, P.pred.shape, "mean", prepare_weight(xp, P.weight, P.pred.shape, P.pred.dtype))
     r = P.pred - P.target
-    value = xp.sqrt(reduce(xp, r * r, c, "mean", P.out_dtype))
+    value = _sqrt0(xp, reduce(xp, r * r, c, "mean", P.out_dtype))
     # The squares over- or underflow long before the rmse does (|r| = 1e200 or 1e-200 in
     # float64): then rescale by the largest |r|, rmse = m sqrt(mean((r / m)^2)). Only
     # on that rare path, so the common case costs no extra pass.
@@ -184,15 +204,19 @@ def rmse_grad(pred: Any, target: Any, *, weight: Any = None) -> Any:
 #   l = r^2 / 2            if |r| <= delta        dl/dp = r
 #   l = delta (|r| - delta/2)  otherwise          dl/dp = delta sign(r)     (r = p - t)
 def _huber_value(xp, p, t, *, delta):
+    delta = in_namespace(xp, delta, p, "delta")
     a = xp.abs(p - t)
     return xp.where(a <= delta, 0.5 * a * a, delta * (a - 0.5 * delta))
 
 
 def _huber_deriv(xp, p, t, *, delta):
+    delta = in_namespace(xp, delta, p, "delta")
     return xp.clip(p - t, min=-delta, max=delta)
 
 
-def huber(pred: Any, target: Any, *, delta: float = 1.0, reduction: str = "mean", weight: Any = None) -> Any:
+def huber(
+    pred: Any, target: Any, *, delta: float | Array = 1.0, reduction: Reduction = "mean", weight: Any = None
+) -> Any:
     r"""Huber loss: quadratic within ``delta`` of the target, linear outside.
 
     .. math:: l = \tfrac12 r^2 \text{ if } |r| \le \delta, \quad
@@ -200,7 +224,9 @@ def huber(pred: Any, target: Any, *, delta: float = 1.0, reduction: str = "mean"
 
     Matches ``torch.nn.functional.huber_loss`` (not ``smooth_l1_loss``, which
     divides by ``beta``). Its gradient is the residual clipped to
-    ``[-delta, delta]``, so one outlier cannot dominate an update.
+    ``[-delta, delta]``, so one outlier cannot dominate an update. ``delta`` is a positive number
+    or a 0-d array of the inputs' library (traced under ``jax.jit``, or learned: the loss is
+    differentiable in it), checked when its value is readable.
 
     References: Huber (1964), Ann. Math. Statist. 35(1).
 
@@ -208,20 +234,22 @@ def huber(pred: Any, target: Any, *, delta: float = 1.0, reduction: str = "mean"
     >>> huber(np.array([0.5, 3.0]), np.array([0.0, 0.0]), reduction="none").tolist()
     [0.125, 2.5]
     """
-    delta = check_positive("delta", delta)
+    delta = positive("delta", delta)
     return elementwise_loss(
         partial(_huber_value, delta=delta), pred, target, reduction=reduction, weight=weight, name="huber"
     )
 
 
-def huber_grad(pred: Any, target: Any, *, delta: float = 1.0, reduction: str = "mean", weight: Any = None) -> Any:
+def huber_grad(
+    pred: Any, target: Any, *, delta: float | Array = 1.0, reduction: Reduction = "mean", weight: Any = None
+) -> Any:
     r"""Gradient of :func:`huber`: :math:`\mathrm{clip}(p - t, -\delta, \delta) / n`.
 
     >>> import numpy as np
     >>> huber_grad(np.array([0.5, 3.0]), np.array([0.0, 0.0]), reduction="sum").tolist()
     [0.5, 1.0]
     """
-    delta = check_positive("delta", delta)
+    delta = positive("delta", delta)
     return elementwise_grad(
         partial(_huber_deriv, delta=delta), pred, target, reduction=reduction, weight=weight, bounded=True
     )
@@ -242,10 +270,43 @@ def _pinball_deriv(xp, p, t, *, q):
 
 
 def _quantile_value(name, v):
-    """A quantile given as a number (NumPy scalars included) or a 0-d array, checked."""
-    if getattr(v, "ndim", None) == 0:  # NumPy scalars and 0-d arrays: report them as Python numbers
+    """A quantile given as a number (NumPy scalars included) or a 0-d array, checked.
+
+    NumPy scalars and 0-d arrays are reported as Python numbers; a torch or JAX 0-d
+    array is kept (traced under ``jax.jit``, differentiable) and checked when readable.
+    """
+    if isinstance(v, np.generic):
         v = v.item()
-    return check_open_unit(name, v)
+    return open_unit(name, v)
+
+
+def _check_quantile_array(xp, q):
+    """A 1-d array of quantiles, each in (0, 1): named by its index when readable, else traced."""
+    ok = (q > 0) & (q < 1)
+    if not is_concrete(ok):  # also a concrete array closed over by a jitted function
+        if wants_traced(ok):
+            traced_check(xp, ok, "`quantile` must hold quantiles in (0, 1)")
+    elif not bool(xp.all(ok)):
+        pos = position(xp, ~ok)
+        open_unit(f"quantile[{fmt(pos)}]", value_at(q, pos))  # raises the scalar message
+
+
+def _quantile_axis(pred_arr, k):
+    if pred_arr.ndim == 0 or pred_arr.shape[-1] != k:
+        raise ValueError(
+            f"with {k} quantiles `pred` must have a trailing quantile axis of length "
+            f"{k}; got shape {tuple(pred_arr.shape)}"
+        )
+
+
+def _quantile_array(pred_arr, target, weight, quantile):
+    """K quantiles as a torch / JAX array of the inputs' library: used as it is (traced, differentiable)."""
+    _quantile_axis(pred_arr, quantile.shape[0])
+    P, _ = prepare_pair(pred_arr, target, weight, target_shape=tuple(pred_arr.shape[:-1]))
+    P.target = P.xp.expand_dims(P.target, axis=-1)
+    q = in_namespace(P.xp, quantile, P.pred, "quantile")
+    _check_quantile_array(P.xp, q)
+    return P, q
 
 
 def _quantiles(pred, target, weight, quantile):
@@ -253,7 +314,16 @@ def _quantiles(pred, target, weight, quantile):
     if isinstance(quantile, numbers.Number) or getattr(quantile, "ndim", None) == 0:
         q = _quantile_value("quantile", quantile)
         P, _ = prepare_pair(pred, target, weight)
-        return P, q
+        return P, in_namespace(P.xp, q, P.pred, "quantile")
+    if is_array_option(quantile):
+        if quantile.ndim != 1:
+            raise ValueError(
+                f"`quantile` must be a number in (0, 1), a non-empty sequence of them or a 1-d array; "
+                f"got an array of shape {tuple(quantile.shape)}"
+            )
+        _, pred_arr = as_arrays(pred, names=("pred",))
+        if not isinstance(quantile, np.ndarray) and same_library(quantile, pred_arr) and quantile.shape[0]:
+            return _quantile_array(pred_arr, target, weight, quantile)
     try:
         if isinstance(quantile, (str, bytes)):
             raise TypeError
@@ -267,16 +337,21 @@ def _quantiles(pred, target, weight, quantile):
     qs = [_quantile_value(f"quantile[{i}]", v) for i, v in enumerate(values)]
     if not qs:
         raise ValueError("`quantile` must be a number in (0, 1) or a non-empty sequence of them; got []")
-    if pred_arr.ndim == 0 or pred_arr.shape[-1] != len(qs):
-        raise ValueError(
-            f"with {len(qs)} quantiles `pred` must have a trailing quantile axis of length "
-            f"{len(qs)}; got shape {tuple(pred_arr.shape)}"
-        )
+    _quantile_axis(pred_arr, len(qs))
     P, _ = prepare_pair(pred_arr, target, weight, target_shape=tuple(pred_arr.shape[:-1]))
     xp = P.xp
     P.target = xp.expand_dims(P.target, axis=-1)
-    q = xp.asarray(qs, dtype=P.pred.dtype, device=getattr(P.pred, "device", None))
-    return P, q
+    device = getattr(P.pred, "device", None)
+    if all(isinstance(v, float) for v in qs):
+        return P, xp.asarray(qs, dtype=P.pred.dtype, device=device)
+    # some are arrays (traced, or learned): stacked, so that autograd reaches each
+    parts = [
+        in_namespace(xp, v, P.pred, f"quantile[{i}]")
+        if is_array_option(v)
+        else xp.asarray(v, dtype=P.pred.dtype, device=device)
+        for i, v in enumerate(qs)
+    ]
+    return P, xp.stack(parts)
 
 
 @quiet
@@ -287,7 +362,9 @@ def _pinball_run(kernel, pred, target, quantile, reduction, weight, grad):
     return finish(P, kernel(P.xp, P.pred, P.target, q=q), reduction, grad=grad, name="pinball loss")
 
 
-def pinball(pred: Any, target: Any, *, quantile: Any = 0.5, reduction: str = "mean", weight: Any = None) -> Any:
+def pinball(
+    pred: Any, target: Any, *, quantile: float | Array = 0.5, reduction: Reduction = "mean", weight: Any = None
+) -> Any:
     r"""Pinball (quantile) loss, minimised by the ``quantile``-th conditional quantile.
 
     .. math:: l = \max\big(q (t - p),\ (q - 1)(t - p)\big)
@@ -296,6 +373,10 @@ def pinball(pred: Any, target: Any, *, quantile: Any = 0.5, reduction: str = "me
     ``pred`` has a trailing axis of length K (one prediction per quantile)
     and ``target`` has ``pred.shape[:-1]``. At ``q = 0.5`` it is half the
     absolute error. Matches ``sklearn.metrics.mean_pinball_loss``.
+
+    A quantile may also be a 0-d array, and K quantiles a 1-d array (or a
+    sequence of 0-d arrays), of the inputs' library: traced under ``jax.jit``
+    or learned (the loss is differentiable in them), checked when readable.
 
     References: Koenker & Bassett (1978), Econometrica 46(1).
 
@@ -308,7 +389,9 @@ def pinball(pred: Any, target: Any, *, quantile: Any = 0.5, reduction: str = "me
     return _pinball_run(_pinball_value, pred, target, quantile, reduction, weight, grad=False)
 
 
-def pinball_grad(pred: Any, target: Any, *, quantile: Any = 0.5, reduction: str = "mean", weight: Any = None) -> Any:
+def pinball_grad(
+    pred: Any, target: Any, *, quantile: Any = 0.5, reduction: Reduction = "mean", weight: Any = None
+) -> Any:
     r"""Gradient of :func:`pinball`: :math:`-q` below the target, :math:`1 - q` above, 0 on it.
 
     >>> import numpy as np

@@ -15,21 +15,23 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import array_api_compat as aac
 import numpy as np
 
-from .._array import as_arrays, log_softmax
+from .._array import as_arrays, log_softmax, moveaxis, quiet
+from .._kinds import is_numpy
+from .._options import half_open_unit, in_namespace
 from .._reduction import reduce, scale_grad
-from .._validation import check_half_open_unit, finalize, first_error, nonfinite_error, overflow_error, position
+from .._types import Array, Reduction
+from .._validation import finalize, first_error, nonfinite_error, overflow_error, position
 from ..kernels import subtract_at
 from .categorical import Classes, _coefficients, _row
 
 __all__ = ["generalized_cross_entropy", "generalized_cross_entropy_grad"]
 
 
-def _check_q(value: Any) -> float:
-    """``q`` in (0, 1]; the message says where each side of the interval leads."""
-    return check_half_open_unit(
+def _check_q(value: Any) -> Any:
+    """``q`` in (0, 1] (a float, or a 0-d array); the message says where each side of the interval leads."""
+    return half_open_unit(
         "q", value,
         below="q -> 0 is cross-entropy, so use losslab.cross_entropy for that limit",
         above="q = 1 already gives the bounded loss 1 - p_y; the paper's default is 0.7",
@@ -102,7 +104,7 @@ def _gce_grad_values(K: Classes, q: float):
     if wy is not None:
         scale = wy * scale
     # softmax from the log-softmax already computed (on NumPy in its own buffer): one n x C array.
-    p = np.exp(lp, out=lp) if aac.is_numpy_array(lp) else xp.exp(lp)
+    p = np.exp(lp, out=lp) if is_numpy(lp) else xp.exp(lp)
     # A row with no distribution (NaN, +inf, all -inf) has NaN in every entry: its first column decides.
     probe = _drop_ignored(K, p[..., :1], expand=True)
     g = subtract_at(xp, p, K.target, 1.0) * xp.expand_dims(scale, axis=-1)
@@ -139,14 +141,15 @@ def _generalized_cross_entropy(logits, target, q, axis, class_weight, ignore_ind
     K = _classes(logits, target, weight, class_weight, ignore_index, axis)
     c = _coefficients(K, reduction, K.weight)
     xp = K.xp
+    q = in_namespace(xp, q, K.z, "q")
     # Non-finite inputs are diagnosed from the result by ``finalize``; NumPy's
     # warnings about them (inf - inf) would only precede that error.
-    with np.errstate(all="ignore"):
+    with quiet(xp):
         if grad:
             g, probe = _gce_grad_values(K, q)
-            finalize(xp, probe, lambda: _diagnose(K))
+            finalize(xp, probe, lambda: _diagnose(K), traced="gradient")
             g = scale_grad(xp, g, c, K.out_dtype, axis=-1, inplace=True)
-            return xp.moveaxis(g, -1, K.axis) if K.axis != g.ndim - 1 else g
+            return moveaxis(xp, g, -1, K.axis) if K.axis != g.ndim - 1 else g
         out = reduce(xp, _gce_values(K, q), c, reduction, K.out_dtype)
         return finalize(xp, out, lambda: _diagnose(K))
 
@@ -155,11 +158,11 @@ def generalized_cross_entropy(
     logits: Any,
     target: Any,
     *,
-    q: float = 0.7,
+    q: float | Array = 0.7,
     axis: int = -1,
     class_weight: Any = None,
     ignore_index: int | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weight: Any = None,
 ) -> Any:
     r"""Generalized cross-entropy from logits (Zhang & Sabuncu 2018), robust to noisy labels.
@@ -179,7 +182,9 @@ def generalized_cross_entropy(
     target : integer class indices of the logits' shape without ``axis``.
         Probability targets are refused (the loss is defined for hard
         labels); the error says how to convert.
-    q : float in (0, 1]
+    q : float in (0, 1], or a 0-d array
+        A 0-d array of the logits' library may be traced (``jax.jit``) or learned (the loss is
+        differentiable in ``q``); it is checked when its value is readable.
     axis : int
         The class axis (use ``axis=1`` for PyTorch's ``(N, C, d1, ...)`` layout).
     class_weight : array (C,), optional
@@ -217,11 +222,11 @@ def generalized_cross_entropy_grad(
     logits: Any,
     target: Any,
     *,
-    q: float = 0.7,
+    q: float | Array = 0.7,
     axis: int = -1,
     class_weight: Any = None,
     ignore_index: int | None = None,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     weight: Any = None,
 ) -> Any:
     r"""Gradient of :func:`generalized_cross_entropy` w.r.t. the logits: :math:`p_y^q\,(p - e_y)/n`.

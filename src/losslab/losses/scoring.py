@@ -12,8 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from .._array import as_arrays, compute_dtype, float_eps, is_concrete, to_float
-from .._reduction import coefficients, prepare_weight, reduce, scale_grad
+from .._array import as_arrays, compute_dtype, float_eps, is_concrete, row_sums, to_float
+from .._checks import traced_check, wants_traced
+from .._reduction import coefficients, is_scalar, prepare_weight, reduce, scale_grad
+from .._types import Reduction
 from .._validation import (
     check_nonempty,
     check_range,
@@ -34,7 +36,15 @@ _EPS64 = float(np.finfo(np.float64).eps)
 
 def _plain_arrays(probs: Any, target: Any) -> tuple[Any, Any]:
     """Python lists as NumPy arrays, so that a list and its array take the same (compiled) path."""
-    return tuple(np.asarray(a) if isinstance(a, (list, tuple)) else a for a in (probs, target))
+    return (
+        np.asarray(probs) if isinstance(probs, (list, tuple)) else probs,
+        np.asarray(target) if isinstance(target, (list, tuple)) else target,
+    )
+
+
+def _host(probs: Any) -> bool:
+    """NumPy arrays and Python sequences, the only inputs the compiled kernels may take."""
+    return isinstance(probs, (np.ndarray, list, tuple))
 
 
 def _item(x):
@@ -65,7 +75,10 @@ class Scored:
         self.binary = p.ndim == 1
         C = 2 if self.binary else p.shape[1]
         y = self._indices(xp, y, labels, C)
-        if is_concrete(y) and not (bool(xp.min(y) >= 0) and bool(xp.max(y) < C)):
+        if not is_concrete(y):
+            if wants_traced(y):
+                traced_check(xp, (y >= 0) & (y < C), f"`target` must hold class indices in [0, {C - 1}]")
+        elif not (bool(xp.min(y) >= 0) and bool(xp.max(y) < C)):
             pos = position(xp, (y < 0) | (y >= C))
             raise ValueError(
                 f"`target` must hold class indices in [0, {C - 1}] (columns of `probs`); got {int(y[pos])} "
@@ -77,8 +90,7 @@ class Scored:
             check_range(xp, "probs", p, 0.0, 1.0)
         else:
             check_range(xp, "probs", p, 0.0, 1.0, check_max=False)
-            ones = xp.ones((C,), dtype=p.dtype, device=getattr(p, "device", None))
-            check_row_sums(xp, "probs", xp.matmul(p, ones), row_sum_tolerance(xp, self.out_dtype, C))
+            check_row_sums(xp, "probs", row_sums(xp, p), row_sum_tolerance(xp, self.out_dtype, C))
         self.xp, self.p, self.y, self.weight = xp, p, y, w
 
     @staticmethod
@@ -98,14 +110,17 @@ class Scored:
             )
         match = xp.expand_dims(y, axis=-1) == labels
         dup = xp.sum(xp.astype(xp.expand_dims(labels, axis=-1) == labels, xp.int32), axis=-1) > 1
-        if is_concrete(dup):  # not labels: a concrete array closed over by a jitted function yields tracers
-            if bool(xp.any(dup)):
-                pos = position(xp, dup)
-                raise ValueError(
-                    f"`labels` must list distinct values; {_item(labels[pos])!r} at index {fmt(pos)} repeats"
-                )
+        if not is_concrete(dup):  # not labels: a concrete array closed over by a jitted function yields tracers
+            if wants_traced(dup):
+                traced_check(xp, ~dup, "`labels` must list distinct values")
+        elif bool(xp.any(dup)):
+            pos = position(xp, dup)
+            raise ValueError(f"`labels` must list distinct values; {_item(labels[pos])!r} at index {fmt(pos)} repeats")
         found = xp.any(match, axis=-1)
-        if is_concrete(found) and not bool(xp.all(found)):
+        if not is_concrete(found):
+            if wants_traced(found):
+                traced_check(xp, found, "every `target` value must be in `labels`")
+        elif not bool(xp.all(found)):
             pos = position(xp, ~found)
             raise ValueError(
                 f"`target` value {_item(y[pos])!r} at index {fmt(pos)} is not in `labels` "
@@ -135,7 +150,7 @@ class Scored:
 
 # ------------------------------------------------------------------ log loss
 #   l = -log max(p_y, eps)                dl/dp_y = -1 / p_y  (0 where p_y < eps), 0 elsewhere
-def log_loss(probs: Any, target: Any, *, labels: Any = None, reduction: str = "mean", weight: Any = None) -> Any:
+def log_loss(probs: Any, target: Any, *, labels: Any = None, reduction: Reduction = "mean", weight: Any = None) -> Any:
     r"""Log loss (cross-entropy from probabilities): :math:`-\frac1n\sum_i \log p_{i, y_i}`.
 
     Parameters
@@ -163,7 +178,7 @@ def log_loss(probs: Any, target: Any, *, labels: Any = None, reduction: str = "m
     >>> round(float(log_loss(np.array([0.9, 0.2]), np.array(["y", "n"]), labels=np.array(["n", "y"]))), 6)
     0.164252
     """
-    if labels is None and weight is None and reduction in ("mean", "sum"):
+    if labels is None and weight is None and reduction in ("mean", "sum") and _host(probs):
         # plain float64 NumPy input: one compiled pass (None when the kernel or the input does not fit)
         total = log_loss_sum(
             *_plain_arrays(probs, target), _EPS64, row_sum_tolerance(np, np.float64, np.shape(probs)[-1])
@@ -175,9 +190,9 @@ def log_loss(probs: Any, target: Any, *, labels: Any = None, reduction: str = "m
     eps = float_eps(xp, S.p.dtype)
     pt = xp.maximum(S.p_true(), xp.asarray(eps, dtype=S.p.dtype))
     c = S.coefficients(reduction)
-    if c is None or isinstance(c, float):  # unweighted "sum"/"mean": fewer logs
+    if c is None or is_scalar(c):  # unweighted "sum"/"mean": fewer logs
         out = 0.0 - sum_log(xp, pt, eps) if reduction != "none" else 0.0 - xp.log(pt)  # 0.0 - : no -0.0
-        out = out * c if isinstance(c, float) else out
+        out = out if c is None else out * c
         if reduction == "none" and out.dtype != S.out_dtype:
             out = xp.astype(out, S.out_dtype)
     else:
@@ -185,7 +200,9 @@ def log_loss(probs: Any, target: Any, *, labels: Any = None, reduction: str = "m
     return finalize(xp, out, lambda: overflow_error("log loss", S.out_dtype))
 
 
-def log_loss_grad(probs: Any, target: Any, *, labels: Any = None, reduction: str = "mean", weight: Any = None) -> Any:
+def log_loss_grad(
+    probs: Any, target: Any, *, labels: Any = None, reduction: Reduction = "mean", weight: Any = None
+) -> Any:
     r"""Gradient of :func:`log_loss` w.r.t. ``probs``: :math:`-1/p_{i,y_i}` at the true class, 0 elsewhere.
 
     Binary 1-d input: :math:`-1/p` where the label is 1 and :math:`1/(1-p)` where it is 0.
@@ -202,15 +219,17 @@ def log_loss_grad(probs: Any, target: Any, *, labels: Any = None, reduction: str
     c = S.coefficients(reduction)
     if S.binary:
         g = xp.where(S.y == 1, inv, -inv)
-        return finalize(xp, scale_grad(xp, g, c, S.out_dtype), lambda: None)
+        return finalize(xp, scale_grad(xp, g, c, S.out_dtype), lambda: None, traced=None)
     g = xp.where(S.onehot() > 0, xp.expand_dims(inv, axis=-1), xp.zeros_like(S.p))
-    return finalize(xp, scale_grad(xp, g, c, S.out_dtype, axis=-1), lambda: None)
+    return finalize(xp, scale_grad(xp, g, c, S.out_dtype, axis=-1), lambda: None, traced=None)
 
 
 # --------------------------------------------------------------------- Brier
 #   binary:     l = (p - y)^2                   dl/dp = 2 (p - y)
 #   multiclass: l = sum_c (p_c - [y = c])^2     dl/dp = 2 (p - onehot(y))
-def brier_score(probs: Any, target: Any, *, labels: Any = None, reduction: str = "mean", weight: Any = None) -> Any:
+def brier_score(
+    probs: Any, target: Any, *, labels: Any = None, reduction: Reduction = "mean", weight: Any = None
+) -> Any:
     r"""Brier score, the mean squared error of predicted probabilities (a proper scoring rule).
 
     Binary (``probs`` 1-d, probability of class 1): :math:`(p - y)^2`, in
@@ -227,7 +246,7 @@ def brier_score(probs: Any, target: Any, *, labels: Any = None, reduction: str =
     >>> round(float(brier_score(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([1, 0]))), 12)
     0.05
     """
-    if labels is None and weight is None and reduction in ("mean", "sum") and np.ndim(probs) == 2:
+    if labels is None and weight is None and reduction in ("mean", "sum") and _host(probs) and np.ndim(probs) == 2:
         # plain float64 NumPy input: one compiled pass (None when the kernel or the input does not fit)
         total = brier_sum(*_plain_arrays(probs, target), row_sum_tolerance(np, np.float64, np.shape(probs)[-1]))
         if total is not None:
@@ -246,7 +265,7 @@ def brier_score(probs: Any, target: Any, *, labels: Any = None, reduction: str =
 
 
 def brier_score_grad(
-    probs: Any, target: Any, *, labels: Any = None, reduction: str = "mean", weight: Any = None
+    probs: Any, target: Any, *, labels: Any = None, reduction: Reduction = "mean", weight: Any = None
 ) -> Any:
     r"""Gradient of :func:`brier_score` w.r.t. ``probs``: :math:`2(p - \mathrm{onehot}(y))`.
 
