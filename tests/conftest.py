@@ -90,8 +90,9 @@ def make_case(
 
     Spaces: real (normal), logits (normal * 2), log-rate (normal / 2, clipped to
     [-30, 30]) with Poisson counts, probabilities (1-d in (0, 1) for binary losses, else rows of
-    ``NUM_CLASSES`` summing to 1). Targets: real, binary 0/1 (float), class
-    indices (int64), probabilities (rows), teacher logits, or none.
+    ``NUM_CLASSES`` summing to 1), log-probabilities (the log of such rows). Targets: real, binary
+    0/1 (float), class indices (int64), probabilities (rows), log-probabilities (rows), teacher
+    logits, or none.
     """
     C = NUM_CLASSES
     shape = (n,) if cols is None or not spec.has("elementwise") else (n, cols)
@@ -102,6 +103,9 @@ def make_case(
         pred = np.clip(0.5 * scale * rng.standard_normal(shape), -30.0, 30.0)  # rates stay finite
     elif space == "logits":
         pred = 2.0 * scale * rng.standard_normal(shape if tk == "binary" else (n, C))
+    elif space == "log-probabilities":  # log-softmax rows
+        with np.errstate(divide="ignore"):
+            pred = np.log(_probability_rows(rng, n, C, floor))
     elif space == "probabilities":
         if tk == "binary":
             pred = rng.uniform(floor, 1.0 - floor, size=shape)
@@ -120,6 +124,9 @@ def make_case(
         target = rng.integers(0, C, size=n)
     elif tk == "probs":
         target = _probability_rows(rng, n, C, floor)
+    elif tk == "log-probs":
+        with np.errstate(divide="ignore"):
+            target = np.log(_probability_rows(rng, n, C, floor))
     elif tk == "logits":
         target = 2.0 * scale * rng.standard_normal(pred.shape)
     elif tk == "none":
@@ -154,6 +161,9 @@ def target_as_pred(spec: LossSpec, case: Case) -> np.ndarray:
     """The target written in the prediction's space, for ``zero_at_target`` losses."""
     if spec.target_kind == "class" and spec.input_space == "probabilities":
         return np.eye(NUM_CLASSES, dtype=case.pred.dtype)[case.target]
+    if spec.target_kind == "class" and spec.input_space == "log-probabilities":
+        with np.errstate(divide="ignore"):
+            return np.log(np.eye(NUM_CLASSES, dtype=case.pred.dtype)[case.target])
     return np.asarray(case.target, dtype=case.pred.dtype)
 
 

@@ -142,7 +142,9 @@ RTOL = {"float64": 1e-10, "float32": 2e-5, "float16": 2e-3, "bfloat16": 1.6e-2}
 
 # ------------------------------------------------------------------- inputs
 N, K, C = 5, 3, 4
-REAL_VALUED = ("mse", "mae", "huber", "pinball", "rmse", "gaussian_nll", "laplace_nll")
+REAL_VALUED = ("mse", "mae", "huber", "pinball", "rmse", "gaussian_nll", "laplace_nll", "log_cosh", "smooth_l1")
+BINARY_SCORES = ("binary_cross_entropy_with_logits", "sigmoid_focal_loss", "hinge", "squared_hinge")
+CLASS_SCORES = ("cross_entropy", "generalized_cross_entropy", "focal_loss", "poly1_cross_entropy", "multiclass_hinge")
 PROB_ROWS = ("log_loss", "brier_score")
 
 
@@ -162,9 +164,9 @@ def make_inputs(name: str, seed: int = 0) -> list[np.ndarray]:
         return [0.5 * rng.normal(size=(N, K)), rng.poisson(2.0, size=(N, K)).astype(np.float64)]
     if name == "binary_cross_entropy":
         return [rng.uniform(0.05, 0.95, size=(N, K)), rng.integers(0, 2, size=(N, K)).astype(np.float64)]
-    if name == "binary_cross_entropy_with_logits":
+    if name in BINARY_SCORES:
         return [2.0 * rng.normal(size=(N, K)), rng.integers(0, 2, size=(N, K)).astype(np.float64)]
-    if name in ("cross_entropy", "generalized_cross_entropy"):
+    if name in CLASS_SCORES:
         return [2.0 * rng.normal(size=(N, C)), rng.integers(0, C, size=N)]
     if name in PROB_ROWS:
         return [_prob_rows(rng, N, C), rng.integers(0, C, size=N)]
@@ -172,6 +174,10 @@ def make_inputs(name: str, seed: int = 0) -> list[np.ndarray]:
         return [_prob_rows(rng, N, C)]
     if name == "kl_divergence":
         return [_prob_rows(rng, N, C), _prob_rows(rng, N, C)]
+    if name == "nll_loss":
+        return [np.log(_prob_rows(rng, N, C)), rng.integers(0, C, size=N)]
+    if name == "kl_divergence_log":
+        return [np.log(_prob_rows(rng, N, C)), np.log(_prob_rows(rng, N, C))]
     if name == "distillation_loss":
         return [2.0 * rng.normal(size=(N, C)), 2.0 * rng.normal(size=(N, C))]
     raise AssertionError(f"no input builder for loss {name!r}: add one to make_inputs")

@@ -31,8 +31,8 @@ def _shapes(spec):
 
 # ------------------------------------------------------------------- registry
 TAGS = {"elementwise", "weighted", "reducible", "nonnegative", "zero_at_target"}
-INPUT_SPACES = {"real", "logits", "probabilities", "log-rate"}
-TARGET_KINDS = {"real", "binary", "class", "probs", "counts", "logits", "none"}
+INPUT_SPACES = {"real", "logits", "probabilities", "log-probabilities", "log-rate"}
+TARGET_KINDS = {"real", "binary", "class", "probs", "log-probs", "counts", "logits", "none"}
 
 
 @pytest.mark.parametrize("spec", ALL)

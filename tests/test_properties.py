@@ -85,9 +85,11 @@ def _minimiser(spec, case):
         return np.log(t), t
     if spec.target_kind == "binary" and spec.input_space == "logits":
         a = case.options.get("label_smoothing", 0.0)
+        if not a:  # hard labels: the loss decreases towards +-inf (focal, hinge), reached at 1e4 to every digit
+            return np.where(t > 0, 1e4, -1e4).astype(dtype), t
         ts = (1 - a) * t + a / 2
         return np.log(ts) - np.log1p(-ts), t
-    if spec.target_kind == "class" and spec.input_space == "logits":
+    if spec.target_kind == "class" and spec.input_space in ("logits", "log-probabilities"):
         a = case.options.get("label_smoothing", 0.0)
         with np.errstate(divide="ignore"):  # a = 0: the minimiser is log(onehot), -inf off the target class
             return np.log((1 - a) * np.eye(C, dtype=dtype)[t] + a / C), t

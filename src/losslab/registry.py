@@ -23,9 +23,11 @@ __all__ = ["LOSSES", "LossSpec", "get"]
 #   zero_at_target   l(t, t) = 0, the target written in the prediction's space (0/1 labels for
 #                    binary losses, one-hot rows for class indices)
 #   target_kind      what the second argument is: "real", "binary" (0/1 labels), "class" (integer
-#                    indices), "probs" (probability rows), "counts", "logits" (the teacher's), or
-#                    "none" (a loss of one distribution: the entropy)
-#   input_space      what the first argument is: "real", "logits", "probabilities", "log-rate"
+#                    indices), "probs" (probability rows), "log-probs" (log-probability rows),
+#                    "counts", "logits" (the teacher's), or "none" (a loss of one distribution: the entropy)
+#   input_space      what the first argument is: "real", "logits" (also the real-valued scores of the
+#                    margin losses: a score is a logit's stand-in, its minimiser at +-inf),
+#                    "probabilities", "log-probabilities" (log-softmax rows), "log-rate"
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,27 @@ LOSSES: dict[str, LossSpec] = {
             {"quantile": 0.3},
         ),
         _spec(
+            "log_cosh",
+            "regression",
+            "real",
+            "real",
+            "log cosh(p - t)",
+            "tanh(p - t)",
+            "",
+            (*_EW, "zero_at_target"),
+        ),
+        _spec(
+            "smooth_l1",
+            "regression",
+            "real",
+            "real",
+            "r^2/(2 b) if |r| < b else |r| - b/2",
+            "clip(p - t, -b, b) / b",
+            "",
+            (*_EW, "zero_at_target"),
+            {"beta": 0.5},
+        ),
+        _spec(
             "gaussian_nll",
             "likelihood",
             "real",
@@ -155,6 +178,37 @@ LOSSES: dict[str, LossSpec] = {
             {"label_smoothing": 0.1},
         ),
         _spec(
+            "sigmoid_focal_loss",
+            "binary",
+            "logits",
+            "binary",
+            "a_t (1 - p_t)^g (t softplus(-z) + (1 - t) softplus(z))",
+            "a_t (1 - p_t)^g (g ce dlog(1 - p_t)/dz + sigmoid(z) - t)",
+            "",
+            _EW,
+            {"gamma": 1.5, "alpha": 0.4},
+        ),
+        _spec(
+            "hinge",
+            "binary",
+            "logits",
+            "binary",
+            "max(0, 1 - y s), y = 2t - 1",
+            "-y if y s < 1 else 0",
+            "",
+            _EW,
+        ),
+        _spec(
+            "squared_hinge",
+            "binary",
+            "logits",
+            "binary",
+            "max(0, 1 - y s)^2, y = 2t - 1",
+            "-2 y max(0, 1 - y s)",
+            "",
+            _EW,
+        ),
+        _spec(
             "cross_entropy",
             "categorical",
             "logits",
@@ -175,6 +229,49 @@ LOSSES: dict[str, LossSpec] = {
             "",
             ("reducible", "nonnegative"),
             {"q": 0.3},
+        ),
+        _spec(
+            "focal_loss",
+            "categorical",
+            "logits",
+            "class",
+            "-(1 - softmax(z)_y)^g log softmax(z)_y",
+            "(1 - p_y)^g (1 - g p_y log(p_y) / (1 - p_y)) (softmax(z) - onehot(y))",
+            "",
+            ("reducible", "nonnegative"),
+            {"gamma": 0.5},
+        ),
+        _spec(
+            "poly1_cross_entropy",
+            "categorical",
+            "logits",
+            "class",
+            "logsumexp(z) - z_y + e (1 - softmax(z)_y)",
+            "(1 + e p_y) (softmax(z) - onehot(y))",
+            "",
+            ("reducible", "nonnegative"),
+            {"epsilon": 2.0},
+        ),
+        _spec(
+            "multiclass_hinge",
+            "categorical",
+            "logits",
+            "class",
+            "max(0, max_{k != y} (m + s_k - s_y))",
+            "onehot(argmax) - onehot(y)",
+            "",
+            ("reducible", "nonnegative"),
+            {"margin": 0.5},
+        ),
+        _spec(
+            "nll_loss",
+            "categorical",
+            "log-probabilities",
+            "class",
+            "-lp_y",
+            "-onehot(y)",
+            "Categorical",
+            ("reducible", "nonnegative", "zero_at_target"),
         ),
         _spec(
             "log_loss",
@@ -213,6 +310,16 @@ LOSSES: dict[str, LossSpec] = {
             "probs",
             "sum_c p_c log(p_c / q_c)",
             "log p - log q + 1",
+            "",
+            ("reducible", "nonnegative", "zero_at_target"),
+        ),
+        _spec(
+            "kl_divergence_log",
+            "information",
+            "log-probabilities",
+            "log-probs",
+            "sum_c exp(lp_c) (lp_c - lq_c)",
+            "exp(lp) (lp - lq + 1)",
             "",
             ("reducible", "nonnegative", "zero_at_target"),
         ),
