@@ -21,10 +21,10 @@ from __future__ import annotations
 import abc
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from . import losses as L
 from ._array import as_arrays, lgamma, log_softmax, sigmoid, softmax, softplus, to_float
+from ._types import Array
 from ._validation import check_positive
 
 __all__ = ["Bernoulli", "Categorical", "Gaussian", "Laplace", "Likelihood", "Poisson"]
@@ -43,30 +43,30 @@ class Likelihood(abc.ABC):
     loss_argument: str = "natural"  # the loss takes "natural" (eta) or "mean" as first argument
 
     @abc.abstractmethod
-    def nll(self, eta: Any, target: Any) -> Any:
+    def nll(self, eta: Array, target: Array) -> Array:
         """Per-element negative log-likelihood, every constant kept."""
 
     @abc.abstractmethod
-    def mean(self, eta: Any) -> Any:
+    def mean(self, eta: Array) -> Array:
         """Inverse canonical link: the mean of the distribution."""
 
     @abc.abstractmethod
-    def link(self, mean: Any) -> Any:
+    def link(self, mean: Array) -> Array:
         """Canonical link: the natural parameter of a mean."""
 
     @abc.abstractmethod
-    def natural_grad(self, eta: Any, target: Any) -> Any:
+    def natural_grad(self, eta: Array, target: Array) -> Array:
         """d nll / d eta in closed form."""
 
     @abc.abstractmethod
-    def loss(self, pred: Any, target: Any) -> Any:
+    def loss(self, pred: Array, target: Array) -> Array:
         """The equivalent losslab loss, per element (``reduction="none"``)."""
 
     @property
     def scale(self) -> float:
         return 1.0
 
-    def offset(self, target: Any) -> Any:
+    def offset(self, target: Array) -> Array:
         return 0.0
 
 
@@ -86,34 +86,34 @@ class Gaussian(Likelihood):
     loss_name = "mse"
     loss_argument = "mean"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "var", check_positive("var", self.var))
 
-    def nll(self, eta, target):
+    def nll(self, eta: Array, target: Array) -> Array:
         xp, eta, t = as_arrays(eta, target, names=("eta", "target"))
         r = t - self.var * eta
         return 0.5 * r * r / self.var + 0.5 * math.log(2.0 * math.pi * self.var)
 
-    def mean(self, eta):
+    def mean(self, eta: Array) -> Array:
         xp, eta = as_arrays(eta, names=("eta",))
         return self.var * eta
 
-    def link(self, mean):
+    def link(self, mean: Array) -> Array:
         xp, m = as_arrays(mean, names=("mean",))
         return m / self.var
 
-    def natural_grad(self, eta, target):
+    def natural_grad(self, eta: Array, target: Array) -> Array:
         xp, eta, t = as_arrays(eta, target, names=("eta", "target"))
         return self.mean(eta) - t
 
-    def loss(self, pred, target):
+    def loss(self, pred: Array, target: Array) -> Array:
         return L.mse(pred, target, reduction="none")
 
     @property
-    def scale(self):
+    def scale(self) -> float:
         return 0.5 / self.var
 
-    def offset(self, target):
+    def offset(self, target: Array) -> float:
         return 0.5 * math.log(2.0 * math.pi * self.var)
 
 
@@ -137,33 +137,33 @@ class Laplace(Likelihood):
     loss_name = "mae"
     loss_argument = "mean"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "scale_b", check_positive("scale_b", self.scale_b))
 
-    def nll(self, mean, target):
+    def nll(self, mean: Array, target: Array) -> Array:
         xp, m, t = as_arrays(mean, target, names=("mean", "target"))
         return xp.abs(t - m) / self.scale_b + math.log(2.0 * self.scale_b)
 
-    def mean(self, eta):
+    def mean(self, eta: Array) -> Array:
         xp, eta = as_arrays(eta, names=("eta",))
         return eta
 
-    def link(self, mean):
+    def link(self, mean: Array) -> Array:
         xp, m = as_arrays(mean, names=("mean",))
         return m
 
-    def natural_grad(self, eta, target):
+    def natural_grad(self, eta: Array, target: Array) -> Array:
         xp, eta, t = as_arrays(eta, target, names=("eta", "target"))
         return xp.sign(eta - t) / self.scale_b
 
-    def loss(self, pred, target):
+    def loss(self, pred: Array, target: Array) -> Array:
         return L.mae(pred, target, reduction="none")
 
     @property
-    def scale(self):
+    def scale(self) -> float:
         return 1.0 / self.scale_b
 
-    def offset(self, target):
+    def offset(self, target: Array) -> float:
         return math.log(2.0 * self.scale_b)
 
 
@@ -180,23 +180,23 @@ class Bernoulli(Likelihood):
 
     loss_name = "binary_cross_entropy_with_logits"
 
-    def nll(self, eta, target):
+    def nll(self, eta: Array, target: Array) -> Array:
         xp, eta, t = as_arrays(eta, target, names=("eta", "target"))
         return t * softplus(xp, -eta) + (1.0 - t) * softplus(xp, eta)
 
-    def mean(self, eta):
+    def mean(self, eta: Array) -> Array:
         xp, eta = as_arrays(eta, names=("eta",))
         return sigmoid(xp, eta)
 
-    def link(self, mean):
+    def link(self, mean: Array) -> Array:
         xp, p = as_arrays(mean, names=("mean",))
         return xp.log(p) - xp.log1p(-p)
 
-    def natural_grad(self, eta, target):
+    def natural_grad(self, eta: Array, target: Array) -> Array:
         xp, eta, t = as_arrays(eta, target, names=("eta", "target"))
         return self.mean(eta) - t
 
-    def loss(self, pred, target):
+    def loss(self, pred: Array, target: Array) -> Array:
         return L.binary_cross_entropy_with_logits(pred, target, reduction="none")
 
 
@@ -217,21 +217,21 @@ class Categorical(Likelihood):
     axis: int = -1
     loss_name = "cross_entropy"
 
-    def nll(self, eta, target):
+    def nll(self, eta: Array, target: Array) -> Array:
         xp, eta, t = as_arrays(eta, target, names=("eta", "target"))
         logp = log_softmax(xp, to_float(xp, eta, "eta"), axis=self.axis)
         picked = xp.take_along_axis(logp, xp.expand_dims(t, axis=self.axis), axis=self.axis)
         return -xp.squeeze(picked, axis=self.axis)
 
-    def mean(self, eta):
+    def mean(self, eta: Array) -> Array:
         xp, eta = as_arrays(eta, names=("eta",))
         return softmax(xp, eta, axis=self.axis)
 
-    def link(self, mean):
+    def link(self, mean: Array) -> Array:
         xp, p = as_arrays(mean, names=("mean",))
         return xp.log(p)
 
-    def natural_grad(self, eta, target):
+    def natural_grad(self, eta: Array, target: Array) -> Array:
         xp, eta, t = as_arrays(eta, target, names=("eta", "target"))
         C = eta.shape[self.axis]
         classes = xp.arange(C, dtype=t.dtype, device=getattr(t, "device", None))
@@ -240,7 +240,7 @@ class Categorical(Likelihood):
         onehot = xp.astype(xp.expand_dims(t, axis=self.axis) == xp.reshape(classes, tuple(shape)), eta.dtype)
         return self.mean(eta) - onehot
 
-    def loss(self, pred, target):
+    def loss(self, pred: Array, target: Array) -> Array:
         return L.cross_entropy(pred, target, axis=self.axis, reduction="none")
 
 
@@ -261,25 +261,25 @@ class Poisson(Likelihood):
 
     loss_name = "poisson_nll"
 
-    def nll(self, eta, target):
+    def nll(self, eta: Array, target: Array) -> Array:
         xp, eta, t = as_arrays(eta, target, names=("eta", "target"))
         return xp.exp(eta) - t * eta + lgamma(xp, t + 1.0)
 
-    def mean(self, eta):
+    def mean(self, eta: Array) -> Array:
         xp, eta = as_arrays(eta, names=("eta",))
         return xp.exp(eta)
 
-    def link(self, mean):
+    def link(self, mean: Array) -> Array:
         xp, m = as_arrays(mean, names=("mean",))
         return xp.log(m)
 
-    def natural_grad(self, eta, target):
+    def natural_grad(self, eta: Array, target: Array) -> Array:
         xp, eta, t = as_arrays(eta, target, names=("eta", "target"))
         return self.mean(eta) - t
 
-    def loss(self, pred, target):
+    def loss(self, pred: Array, target: Array) -> Array:
         return L.poisson_nll(pred, target, reduction="none")
 
-    def offset(self, target):
+    def offset(self, target: Array) -> Array:
         xp, t = as_arrays(target, names=("target",))
         return lgamma(xp, to_float(xp, t, "target") + 1.0)

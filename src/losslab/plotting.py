@@ -98,30 +98,28 @@ def reliability_diagram(
     """
     curves = _as_curves(curves)
     names = _as_labels(labels, len(curves))
-    if hist_ax is True:
-        hist_ax = None
-    if hist_ax is not None and hist_ax is not False and not hasattr(hist_ax, "stairs"):
-        raise TypeError(f"hist_ax must be a matplotlib Axes, None or False, got {type(hist_ax).__name__}")
+    want_hist = hist_ax is not False
+    given_hist = None if hist_ax is True or hist_ax is False else hist_ax
+    if given_hist is not None and not hasattr(given_hist, "stairs"):
+        raise TypeError(f"hist_ax must be a matplotlib Axes, None or False, got {type(given_hist).__name__}")
     if ax is not None and not hasattr(ax, "plot"):
         raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
 
+    hist: Axes | None = given_hist
     if ax is None:
         from matplotlib.figure import Figure
 
-        if hist_ax is False:
-            fig = Figure(figsize=(5.0, 4.5), layout="constrained")
-            ax = fig.add_subplot()
-        elif hist_ax is None:
+        if not want_hist:
+            ax = Figure(figsize=(5.0, 4.5), layout="constrained").add_subplot()
+        elif given_hist is None:
             fig = Figure(figsize=(5.0, 6.0), layout="constrained")
-            ax, hist_ax = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
+            ax, hist = fig.subplots(2, 1, sharex=True, height_ratios=(3, 1))
         else:
-            fig = hist_ax.figure
-            ax = fig.add_subplot()
-    elif hist_ax is None:
+            ax = given_hist.figure.add_subplot()
+    elif want_hist and given_hist is None:
         from mpl_toolkits.axes_grid1 import make_axes_locatable
 
-        hist_ax = make_axes_locatable(ax).append_axes("bottom", size="33%", pad=0.5, sharex=ax)
-    hist = None if hist_ax is False else hist_ax
+        hist = make_axes_locatable(ax).append_axes("bottom", size="33%", pad=0.5, sharex=ax)
 
     ax.plot(
         [0, 1], [0, 1], linestyle="--", color="0.5", linewidth=1, label="perfect calibration", gid="losslab-diagonal"
@@ -140,7 +138,7 @@ def reliability_diagram(
             if classwise:
                 lab = f"{name + ' ' if name else ''}(per class, {conf.shape[0]} classes)" if c == 0 else "_nolegend_"
                 show_legend = True
-                kw = {"linewidth": 0.8, "alpha": 0.7, "marker": "o", "markersize": 2.5}
+                kw: dict[str, Any] = {"linewidth": 0.8, "alpha": 0.7, "marker": "o", "markersize": 2.5}
             else:
                 lab = name if name is not None else "_nolegend_"
                 kw = {"linewidth": 1.5, "marker": "o", "markersize": 4}
@@ -213,8 +211,12 @@ def calibration_comparison(
     for nm, c in (("before", before), ("after", after)):
         if not isinstance(c, ReliabilityCurve):
             raise TypeError(f"{nm} must be a ReliabilityCurve, got {type(c).__name__}")
+    from matplotlib.figure import Figure
+
     ax, _ = reliability_diagram([before, after], labels=labels, title=title)
-    return ax.figure
+    fig = ax.figure
+    assert isinstance(fig, Figure)  # reliability_diagram drew into a new Figure, never a SubFigure
+    return fig
 
 
 def _save(fig: Any, fmt: str, **kwargs: Any) -> bytes:

@@ -9,6 +9,7 @@ value or position, and the fix.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import array_api_compat as aac
@@ -33,7 +34,9 @@ def as_float(name: str, X: Any) -> np.ndarray:
 
 def check_finite(name: str, X: np.ndarray) -> None:
     if X.size and not np.all(np.isfinite(X)):
-        raise nonfinite_error(XP, name, X)
+        err = nonfinite_error(XP, name, X)
+        if err is not None:  # always: X is float64 and holds a NaN or an infinity
+            raise err
 
 
 def check_logits(X: Any, name: str = "X", n_classes: int | None = None) -> np.ndarray:
@@ -176,11 +179,12 @@ class Calibrator(BaseEstimator):
         call, with its default binning). Binary 1-d probabilities are
         reported as two columns; accuracy is the argmax's (ties to class 0).
         """
+        ece_fn: Callable[..., float] | None
         try:
-            from .metrics import ece
+            from .metrics import ece as ece_fn
         except ImportError:
-            ece = None
+            ece_fn = None
         before = self._uncalibrated(X)
         after = self.predict_proba(X)
         y = check_target(y, before.shape[0], as_columns(before).shape[1])
-        return {**_summary(before, y, "before", ece), **_summary(after, y, "after", ece)}
+        return {**_summary(before, y, "before", ece_fn), **_summary(after, y, "after", ece_fn)}

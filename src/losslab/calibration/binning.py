@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import abc
 import numbers
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import Calibrator, check_probs, check_sample_weight, check_target, renormalise
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self needs Python 3.11
 
 __all__ = ["HistogramBinning", "IsotonicCalibration"]
 
@@ -35,7 +38,7 @@ class _OneVsRest(Calibrator, abc.ABC):
     def _apply_column(self, model: Any, p: np.ndarray) -> np.ndarray:
         """Apply one fitted column map."""
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None):
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Self:
         self._check_params()
         X = check_probs(X)
         C = 2 if X.ndim == 1 else X.shape[1]
@@ -57,7 +60,7 @@ class _OneVsRest(Calibrator, abc.ABC):
         P = np.stack([self._apply_column(m, X[:, c]) for c, m in enumerate(self.calibrators_)], axis=1)
         return renormalise(np.clip(P, 0.0, 1.0))
 
-    def _uncalibrated(self, X):
+    def _uncalibrated(self, X: Any) -> np.ndarray:
         return check_probs(X)
 
     def _check_params(self) -> None:
@@ -81,10 +84,10 @@ class IsotonicCalibration(_OneVsRest):
     [0.0, 0.5, 0.5, 1.0]
     """
 
-    def _fit_column(self, p, t, w):
+    def _fit_column(self, p: np.ndarray, t: np.ndarray, w: np.ndarray | None) -> Any:
         return IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(p, t, sample_weight=w)
 
-    def _apply_column(self, model, p):
+    def _apply_column(self, model: Any, p: np.ndarray) -> np.ndarray:
         return model.predict(p)
 
 
@@ -106,18 +109,18 @@ class HistogramBinning(_OneVsRest):
     [0.5, 0.5, 1.0, 1.0]
     """
 
-    def __init__(self, n_bins: int = 15):
+    def __init__(self, n_bins: int = 15) -> None:
         self.n_bins = n_bins
 
-    def _check_params(self):
+    def _check_params(self) -> None:
         if isinstance(self.n_bins, bool) or not isinstance(self.n_bins, numbers.Integral) or self.n_bins < 1:
             raise ValueError(f"`n_bins` must be a positive integer; got {self.n_bins!r}")
         self.bin_edges_ = np.linspace(0.0, 1.0, self.n_bins + 1)
 
-    def _bins(self, p):
+    def _bins(self, p: np.ndarray) -> np.ndarray:
         return np.minimum((p * self.n_bins).astype(np.int64), self.n_bins - 1)
 
-    def _fit_column(self, p, t, w):
+    def _fit_column(self, p: np.ndarray, t: np.ndarray, w: np.ndarray | None) -> Any:
         idx = self._bins(p)
         ww = np.ones_like(p) if w is None else w
         mass = np.bincount(idx, weights=ww, minlength=self.n_bins)
@@ -127,5 +130,5 @@ class HistogramBinning(_OneVsRest):
         np.divide(pos, mass, out=out, where=mass > 0)
         return out
 
-    def _apply_column(self, values, p):
+    def _apply_column(self, values: np.ndarray, p: np.ndarray) -> np.ndarray:
         return values[self._bins(p)]

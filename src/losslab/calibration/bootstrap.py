@@ -36,7 +36,7 @@ METHODS = ("percentile", "basic")
 def _check_interval_options(n_resamples: Any, confidence: Any, method: Any) -> None:
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral) or n_resamples < 1:
         raise ValueError(f"`n_resamples` must be a positive integer; got {n_resamples!r}")
-    if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) or not 0.0 < confidence < 1.0:
+    if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real) or not 0.0 < float(confidence) < 1.0:
         raise ValueError(f"`confidence` must be in (0, 1); got {confidence!r}")
     _check_choice("method", method, METHODS)
 

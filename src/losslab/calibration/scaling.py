@@ -23,7 +23,7 @@ from __future__ import annotations
 import abc
 import math
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
@@ -45,6 +45,9 @@ from ._base import (
     check_target,
     softmax_np,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self needs Python 3.11
 
 __all__ = ["DirichletCalibration", "MatrixScaling", "PlattScaling", "TemperatureScaling", "VectorScaling"]
 
@@ -144,7 +147,7 @@ class TemperatureScaling(Calibrator):
         X = check_logits(X, n_classes=self.n_classes_)
         return softmax_np(X / self.temperature_)
 
-    def _uncalibrated(self, X):
+    def _uncalibrated(self, X: Any) -> np.ndarray:
         return softmax_np(check_logits(X))
 
 
@@ -239,7 +242,7 @@ class PlattScaling(Calibrator):
         p = sigmoid(XP, self.coef_ * self._scores(X) + self.intercept_)
         return p if np.ndim(X) == 1 else as_columns(p)
 
-    def _uncalibrated(self, X):
+    def _uncalibrated(self, X: Any) -> np.ndarray:
         p = sigmoid(XP, self._scores(X))
         return p if np.ndim(X) == 1 else as_columns(p)
 
@@ -273,7 +276,9 @@ class _AffineScaling(Calibrator, abc.ABC):
     def _logits(self, Z: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
         return (Z * W if W.ndim == 1 else Z @ W.T) + b
 
-    def _loss_grad(self, theta: np.ndarray, Z: np.ndarray, y: np.ndarray, w: np.ndarray | None):
+    def _loss_grad(
+        self, theta: np.ndarray, Z: np.ndarray, y: np.ndarray, w: np.ndarray | None
+    ) -> tuple[float, np.ndarray]:
         """Objective and its gradient w.r.t. the packed parameters ``theta`` (W or diag(W), then b)."""
         C = Z.shape[1]
         W, b = self._unpack(theta, C)
@@ -292,7 +297,7 @@ class _AffineScaling(Calibrator, abc.ABC):
             gb = gb + 2.0 * mu / C * b
         return f, np.concatenate([gW.ravel(), gb])
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None):
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Self:
         lam, mu = self._penalties()  # validates the hyper-parameters
         Z = self._features(X)
         C = Z.shape[1]
@@ -319,7 +324,7 @@ class _AffineScaling(Calibrator, abc.ABC):
         Z = self._features(X, self.n_classes_)
         return softmax_np(self._logits(Z, self.coef_, self.intercept_))
 
-    def _uncalibrated(self, X):
+    def _uncalibrated(self, X: Any) -> np.ndarray:
         return softmax_np(self._features(X))
 
 
@@ -337,7 +342,7 @@ class VectorScaling(_AffineScaling):
 
     _diagonal = True
 
-    def _features(self, X, n_classes=None):
+    def _features(self, X: Any, n_classes: int | None = None) -> np.ndarray:
         return check_logits(X, n_classes=n_classes)
 
 
@@ -358,14 +363,14 @@ class MatrixScaling(_AffineScaling):
     (2, 2)
     """
 
-    def __init__(self, reg: float = 1e-3):
+    def __init__(self, reg: float = 1e-3) -> None:
         self.reg = reg
 
-    def _penalties(self):
+    def _penalties(self) -> tuple[float, float]:
         r = _check_reg("reg", self.reg)
         return r, r
 
-    def _features(self, X, n_classes=None):
+    def _features(self, X: Any, n_classes: int | None = None) -> np.ndarray:
         return check_logits(X, n_classes=n_classes)
 
 
@@ -388,14 +393,14 @@ class DirichletCalibration(_AffineScaling):
     (4, 2)
     """
 
-    def __init__(self, reg_lambda: float = 1e-3, reg_mu: float = 1e-3):
+    def __init__(self, reg_lambda: float = 1e-3, reg_mu: float = 1e-3) -> None:
         self.reg_lambda = reg_lambda
         self.reg_mu = reg_mu
 
-    def _penalties(self):
+    def _penalties(self) -> tuple[float, float]:
         return _check_reg("reg_lambda", self.reg_lambda), _check_reg("reg_mu", self.reg_mu)
 
-    def _features(self, X, n_classes=None):
+    def _features(self, X: Any, n_classes: int | None = None) -> np.ndarray:
         P = as_columns(check_probs(X, n_classes=None))
         if n_classes is not None and P.shape[1] != n_classes:
             check_logits(P, n_classes=n_classes)  # raises the class-count message
@@ -406,5 +411,5 @@ class DirichletCalibration(_AffineScaling):
         P = super().predict_proba(X)
         return P[:, 1] if np.ndim(X) == 1 else P
 
-    def _uncalibrated(self, X):
+    def _uncalibrated(self, X: Any) -> np.ndarray:
         return check_probs(X)

@@ -61,8 +61,16 @@ class CalibrationState:
     True
     """
 
-    def __init__(self, n_bins: int = 15, *, kind: str = "top-label", num_classes: int | None = None,
-                 binning: str = "uniform", bootstrap_groups: int | None = None, brier: bool = True):  # fmt: skip
+    def __init__(
+        self,
+        n_bins: int = 15,
+        *,
+        kind: str = "top-label",
+        num_classes: int | None = None,
+        binning: str = "uniform",
+        bootstrap_groups: int | None = None,
+        brier: bool = True,
+    ) -> None:
         self.n_bins = _check_n_bins(n_bins)
         self.kind = _check_choice("kind", kind, KINDS)
         if _check_choice("binning", binning, BINNINGS) == "quantile":
@@ -81,8 +89,8 @@ class CalibrationState:
             or bootstrap_groups < 2
         ):
             raise ValueError(f"`bootstrap_groups` must be None or an integer >= 2; got {bootstrap_groups!r}")
-        self.num_classes = None if num_classes is None else int(num_classes)
-        self.bootstrap_groups = None if bootstrap_groups is None else int(bootstrap_groups)
+        self.num_classes: int | None = None if num_classes is None else int(num_classes)
+        self.bootstrap_groups: int | None = None if bootstrap_groups is None else int(bootstrap_groups)
         self.brier = _check_bool("brier", brier)
         self.groups: int | None = None  # groups kept: bootstrap_groups within the memory budget
         self.rows = 0  # rows added so far: the absolute index of the next batch's first row
@@ -193,17 +201,18 @@ class CalibrationState:
             new._ece_groups = self._ece_groups + other._ece_groups
         return new
 
-    def _need_data(self):
+    def _need_data(self) -> np.ndarray:
+        """The (T, B, 3) sums, or a ValueError when nothing with positive weight was added."""
         if self._ece is None or not float(self._ece[0, :, 0].sum()) > 0:
             raise ValueError("this CalibrationState holds no data (or only zero weight); call update() first")
+        return self._ece
 
     def compute(self, *, norm: str = "l1", debiased: bool = False) -> float:
         """The :func:`~losslab.calibration.ece` of everything added."""
         _check_choice("norm", norm, NORMS)
         if _check_bool("debiased", debiased) and norm != "l2":
             raise ValueError(f"`debiased=True` applies only to norm='l2'; got norm={norm!r}")
-        self._need_data()
-        return float(_ece_from_sums(self._ece, norm, debiased))
+        return float(_ece_from_sums(self._need_data(), norm, debiased))
 
     def bootstrap_ci(
         self,
@@ -248,8 +257,7 @@ class CalibrationState:
         return (estimate, *percentile_interval(values, estimate, confidence, method))
 
     def reliability_curve(self) -> ReliabilityCurve:
-        self._need_data()
-        return _curve(self._ece, _uniform_edges(self.n_bins), self.n_bins, "uniform", self.kind != "classwise")
+        return _curve(self._need_data(), _uniform_edges(self.n_bins), self.n_bins, "uniform", self.kind != "classwise")
 
     def brier_decomposition(self) -> BrierDecomposition:
         """The :func:`~losslab.calibration.brier_decomposition` of everything added (``brier`` from the same sums)."""

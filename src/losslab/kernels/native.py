@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 try:
-    from . import _native
+    from . import _native  # type: ignore[attr-defined,unused-ignore]  # the C extension; its stub is _native.pyi
 except ImportError:  # no compiler at install time: the NumPy paths serve
-    _native = None
+    _native = None  # type: ignore[assignment]  # AVAILABLE says which
 
 __all__ = ["AVAILABLE", "brier_sum", "log_loss_sum", "top_label_sums"]
 

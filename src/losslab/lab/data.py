@@ -103,6 +103,12 @@ class Dataset:
     def n_features(self) -> int:
         return int(self.X_train.shape[1])
 
+    def classes(self) -> int:
+        """``n_classes`` of a classification dataset; a ValueError for a regression one (``n_classes`` is None)."""
+        if self.n_classes is None:
+            raise ValueError(f"dataset {self.name!r} is a regression dataset: it has no classes")
+        return int(self.n_classes)
+
 
 def _check_name(name: Any, choices: tuple[str, ...]) -> str:
     if name not in choices:

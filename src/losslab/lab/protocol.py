@@ -155,14 +155,14 @@ def fit_cell(params: dict[str, Any]) -> dict[str, Any]:
     d = train.tensors(params["dataset"], params["data_dir"], params["device"], seed=seed,
                       val_fraction=params["val_fraction"])  # fmt: skip
     y_train, y_val = d.y_train, d.y_val
+    k = d.classes()
     if params.get("noise", 0.0) > 0:
-        k = d.n_classes
         noisy = [symmetric_noise(t.cpu().numpy(), params["noise"], k, seed=10_000 + seed + i)
                  for i, t in enumerate((y_train, y_val))]  # fmt: skip
         y_train, y_val = (torch.from_numpy(a).to(d.y_train.device) for a in noisy)
-    model = train.make_model(params["model"], d.n_features, d.n_classes, seed=seed, hidden=params["hidden"],
+    model = train.make_model(params["model"], d.n_features, k, seed=seed, hidden=params["hidden"],
                              device=params["device"])  # fmt: skip
-    base = train.classification_loss(params["loss"], d.n_classes, **params.get("loss_options", {}))
+    base = train.classification_loss(params["loss"], k, **params.get("loss_options", {}))
     select = params.get("select", "acc")
     plant = params.get("plant")
     planted: dict[str, Any] = {"mask": None, "wrong": []}

@@ -46,7 +46,7 @@ def new_figure(ncols: int = 1, nrows: int = 1, *, width: float = 5.0, height: fl
 def band(
     ax: Any,
     x: Sequence[float] | np.ndarray,
-    runs: Sequence[Sequence[float]] | np.ndarray,
+    runs: Sequence[Sequence[float] | np.ndarray] | np.ndarray,
     *,
     i: int,
     label: str,

@@ -72,6 +72,12 @@ class TensorData:
     def n_features(self) -> int:
         return int(self.X_train.shape[1])
 
+    def classes(self) -> int:
+        """``n_classes`` of a classification dataset; a ValueError for a regression one (``n_classes`` is None)."""
+        if self.n_classes is None:
+            raise ValueError(f"dataset {self.name!r} is a regression dataset: it has no classes")
+        return int(self.n_classes)
+
 
 def tensors(
     name: str, data_dir: str | None = None, device: str = "cpu", seed: int = 0, val_fraction: float = 0.0
@@ -115,6 +121,7 @@ def make_model(kind: str, d_in: int, d_out: int, *, seed: int, hidden: int = 128
     from torch import nn
 
     torch.manual_seed(seed)
+    model: nn.Module
     if kind == "linear":
         model = nn.Linear(d_in, d_out)
     elif kind == "mlp":
@@ -152,6 +159,7 @@ def train(
     """
     import torch
 
+    opt: torch.optim.Optimizer
     if optimizer == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     elif optimizer == "adam":

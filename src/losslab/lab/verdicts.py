@@ -157,6 +157,13 @@ class Part:
     note: str = ""
 
     @property
+    def value(self) -> float:
+        """``estimate``, for the parts that have one (identity and empirical rules); a ValueError for 'holds'."""
+        if self.estimate is None:
+            raise ValueError(f"part {self.rule!r} ({self.test!r} rule) has no estimate")
+        return self.estimate
+
+    @property
     def p_decision(self) -> float | None:
         """The p-value of the decision this part's verdict rests on (the smaller one when undecided)."""
         if self.p_support is None or self.p_refute is None:

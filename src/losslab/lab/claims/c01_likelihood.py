@@ -60,7 +60,7 @@ def identities(params: dict[str, Any]) -> dict[str, Any]:
             loss = losslab.cross_entropy(z, d.y_test, reduction="none")
             probs = np.exp(z - z.max(axis=1, keepdims=True))
             probs /= probs.sum(axis=1, keepdims=True)
-            onehot = np.eye(d.n_classes)[d.y_test]
+            onehot = np.eye(d.classes())[d.y_test]
             nll = -stats.multinomial.logpmf(onehot, 1, probs)
         out[key] = {"loss": loss.tolist(), "nll": nll.tolist(), "mapped": loss.tolist(), "dataset": name}
     return out
@@ -117,7 +117,8 @@ def run(ctx: Context) -> Finding:
         "bernoulli": "nll = bce (scale 1, offset 0)",
         "categorical": "nll = cross_entropy (scale 1, offset 0)",
     }
-    rows, errors, numbers, parts = [], {}, {}, []
+    rows, errors, parts = [], {}, []
+    numbers: dict[str, Any] = {}
     for key, title in labels.items():
         c = cell[key]
         err = float(np.max(np.abs(np.asarray(c["mapped"]) - np.asarray(c["nll"]))))

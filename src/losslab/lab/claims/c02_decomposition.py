@@ -102,7 +102,7 @@ def train_decomposition(params: dict[str, Any]) -> dict[str, Any]:
 
     seed = int(params["seed"])
     data = tr.tensors(params["dataset"], params["data_dir"], params["device"], seed=seed)
-    k = int(data.n_classes)
+    k = data.classes()
     alpha, teacher_t = float(params["alpha"]), float(params["teacher_T"])
     y_np = data.y_train.cpu().numpy()
     p_smooth = np.asarray(losslab.smooth_labels(y_np, k, alpha), dtype=np.float64)

@@ -43,11 +43,8 @@ def logit_curves(params: dict[str, Any]) -> dict[str, Any]:
 
     z = torch.linspace(params["z_min"], params["z_max"], params["n"], dtype=torch.float64, requires_grad=True)
     y = torch.ones_like(z)
-    losslab.binary_cross_entropy_with_logits(z, y, reduction="sum").backward()
-    ce = z.grad.detach().clone()
-    z.grad = None
-    losslab.mse(torch.sigmoid(z), y, reduction="sum").backward()
-    ms = z.grad.detach().clone()
+    (ce,) = torch.autograd.grad(losslab.binary_cross_entropy_with_logits(z, y, reduction="sum"), z)
+    (ms,) = torch.autograd.grad(losslab.mse(torch.sigmoid(z), y, reduction="sum"), z)
     s = torch.sigmoid(z.detach())
     ce_cf, ms_cf = s - 1.0, 2.0 * (s - 1.0) * s * (1.0 - s)
     return {

@@ -85,7 +85,7 @@ def run(ctx: Context) -> Finding:
         published.append(published_hui_belkin(ds, logits_acc.to_dict()))
         if ds == "mnist1d":
             published.append(published_mnist1d(acc["cross_entropy"]))
-        summaries.append(f"{ds}: {faster.estimate:+.1f} epochs, {100 * reliable.estimate:+.2f} pts")
+        summaries.append(f"{ds}: {faster.estimate:+.1f} epochs, {100 * reliable.value:+.2f} pts")
         numbers["datasets"][ds] = {
             "target": target, "comparison": comp.to_dict(),
             "epochs_to_target_per_seed": ett, "test_accuracy_per_seed": {c: a.tolist() for c, a in acc.items()},

@@ -102,7 +102,9 @@ def faster_part(slow: Sequence[int], fast: Sequence[int], censored: int, *, name
     return part
 
 
-def reliable_part(ce: Sequence[float], mse: Sequence[float], *, name: str, detail: str = "") -> Part:
+def reliable_part(
+    ce: Sequence[float] | np.ndarray, mse: Sequence[float] | np.ndarray, *, name: str, detail: str = ""
+) -> Part:
     """c05.reliable: per-seed test accuracy at the early-stopped epoch, cross-entropy minus MSE through softmax."""
     return decide(RELIABLE, np.subtract(ce, mse), name=name, detail=detail)
 
@@ -178,7 +180,7 @@ def published_nielsen(ctx: Context, lrs: Sequence[float]) -> tuple[list[Publishe
 MNIST1D_PUBLISHED = {"mlp": 0.68, "logistic regression": 0.32}
 
 
-def published_mnist1d(accuracy: Sequence[float]) -> Published:
+def published_mnist1d(accuracy: Sequence[float] | np.ndarray) -> Published:
     """Our cross-entropy MLP's MNIST-1D test accuracy beside Greydanus & Kobak's MLP figure."""
     iv = t_ci(accuracy)
     pub = MNIST1D_PUBLISHED["mlp"]

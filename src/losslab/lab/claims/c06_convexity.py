@@ -39,7 +39,7 @@ from .c06_convexity_cells import (
 
 def controls() -> list[dict[str, Any]]:
     """Broken inputs through the claim's curvature checks: each part must be able to come out refuted."""
-    z = np.linspace(*GRID[:2], 81)
+    z = np.linspace(GRID[0], GRID[1], 81)
     bce = binary_losses(1.0)["bce"]
     concave = float(curvature(lambda a: -bce(a), z).min())
     convex = float(curvature(bce, z).min())
@@ -66,7 +66,7 @@ def run(ctx: Context) -> Finding:
     base = {"dataset": dataset, "epochs": ctx.profile.pick(1, 10, 20), "n_random": ctx.profile.pick(90, 600, 2000),
             "line_points": ctx.profile.pick(101, 201, 401), "n_directions": ctx.profile.pick(2, 4, 8)}  # fmt: skip
     cells = ctx.map(convexity_cell, [{**base, "seed": s} for s in ctx.seeds])
-    z = np.linspace(*GRID[:2], GRID[2])
+    z = np.linspace(GRID[0], GRID[1], GRID[2])
     grid = {y: binary_second_derivatives(z, y) for y in (0.0, 1.0)}
 
     bce_min = float(min(min(g["bce"]) for g in grid.values()))

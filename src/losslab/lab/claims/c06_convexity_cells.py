@@ -150,7 +150,7 @@ def convexity_cell(params: dict[str, Any]) -> dict[str, Any]:
     out["random"]["scale"] = scales.tolist()
 
     data = tr.tensors(params["dataset"], params["data_dir"], params["device"], seed=seed)
-    k = int(data.n_classes)
+    k = data.classes()
     model = tr.make_model("linear", data.n_features, k, seed=seed, device=params["device"])
     tr.train(model, tr.classification_loss("cross_entropy", k), data.X_train, data.y_train,
              epochs=params["epochs"], seed=seed, lr=0.05)  # fmt: skip

@@ -131,7 +131,7 @@ def planted_controls(n_seeds: int = 5) -> list[dict[str, Any]]:
     """Planted predictions through :func:`tail_effects`: confident mistakes (true) vs only borderline ones (false)."""
     out = []
     for confident, expected in ((True, "supported"), (False, "refuted")):
-        eff = {t: [] for t in TAIL.params["tails"]}
+        eff: dict[Any, list[float]] = {t: [] for t in TAIL.params["tails"]}
         for s in range(n_seeds):
             for t, (ce, br) in tail_effects(*_planted(s, confident)).items():
                 eff[t].append(ce - br)

@@ -151,7 +151,7 @@ def run(ctx: Context) -> Finding:
             rec["ls_minus_ce_last_epoch"] = ls_last.to_dict()
             pair_rows.append((ds, f"{noise:.0%}", "LS - CE at the last epoch, no early stopping (the earlier "
                               "measurement)", _pts(ls_last)))  # fmt: skip
-        summary.append(f"{ds} {noise:.0%}: CE drop {100 * over.estimate:+.1f}, LS-CE {100 * smooth.estimate:+.2f} pts")
+        summary.append(f"{ds} {noise:.0%}: CE drop {100 * over.value:+.1f}, LS-CE {100 * smooth.value:+.2f} pts")
         numbers["settings"][name] = rec
     controls, numbers["controls"] = own_controls(ctx)
 

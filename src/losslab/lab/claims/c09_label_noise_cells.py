@@ -164,4 +164,4 @@ def published_zhang_sabuncu(ds: str, noise: float, comp: protocol.Comparison, n_
 
 def n_classes(ds: str, data_dir: str | None) -> int:
     """The number of classes of ``ds`` (its data loaded once per process)."""
-    return int(train.tensors(ds, data_dir, "cpu").n_classes)
+    return train.tensors(ds, data_dir, "cpu").classes()

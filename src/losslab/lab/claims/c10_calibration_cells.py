@@ -63,7 +63,7 @@ def calibration_scores(p: np.ndarray, y: np.ndarray, *, seed: int, keep: bool = 
     correct = p.argmax(axis=1) == y
     e = float(ece(p, y, n_bins=n_bins, kind="top-label"))
     floor = ece_floor(conf, draws=draws, seed=seed, n_bins=n_bins)
-    out = {"ece": e, "floor": floor, "excess": e - floor,
+    out: dict[str, Any] = {"ece": e, "floor": floor, "excess": e - floor,
            "nll": float(-np.mean(np.log(np.clip(p[np.arange(y.size), y], 1e-300, 1.0)))),
            "accuracy": float(correct.mean()), "confidence": float(conf.mean())}  # fmt: skip
     if keep:
@@ -108,7 +108,7 @@ def train_and_calibrate(params: dict[str, Any]) -> dict[str, Any]:
     seed = int(params["seed"])
     d = tensors(params["dataset"], params["data_dir"], params["device"], seed=seed,
                 val_fraction=params["val_fraction"])  # fmt: skip
-    C = int(d.n_classes)
+    C = d.classes()
     model = make_model("mlp", d.n_features, C, seed=seed, hidden=params["hidden"], device=params["device"])
     loss = classification_loss("cross_entropy", C, label_smoothing=params["smoothing"])
     train(model, loss, d.X_train, d.y_train, epochs=params["epochs"], seed=seed, batch_size=params["batch_size"],

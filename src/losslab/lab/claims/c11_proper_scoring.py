@@ -65,7 +65,7 @@ def expected_scores(rule: str, Q: np.ndarray, p: Any) -> np.ndarray:
     """
     if Q.ndim == 1:
         return float(p) * _scores(rule, Q, 1) + (1.0 - float(p)) * _scores(rule, Q, 0)
-    return sum(float(pk) * _scores(rule, Q, k) for k, pk in enumerate(p))
+    return np.asarray(sum(float(pk) * _scores(rule, Q, k) for k, pk in enumerate(p)))
 
 
 def simplex_grid(step: float) -> np.ndarray:

@@ -182,7 +182,7 @@ def run(ctx: Context) -> Finding:
             tune_rows.append((ds, LABELS[g], *(f"{tu.axis} {v:g}: {100 * tu.val_acc[:, i].mean():.1f} ± "
                                                f"{100 * tu.val_acc[:, i].std(ddof=1) if len(cells) > 1 else 0:.1f}"
                                                for i, v in enumerate(tu.grid)), tu.label))  # fmt: skip
-        summary.append(f"{ds}: KL-hard {100 * a.estimate:+.1f}, KL-MSE {100 * b.estimate:+.1f} pts")
+        summary.append(f"{ds}: KL-hard {100 * a.value:+.1f}, KL-MSE {100 * b.value:+.1f} pts")
         numbers["datasets"][ds] = {
             "n_test": n_test, "n_transfer": cells[0]["n_transfer"], "n_fit": cells[0]["n_fit"],
             "teacher_test_acc": teacher.tolist(),

@@ -122,7 +122,7 @@ def distil(params: dict[str, Any]) -> dict[str, Any]:
     seed = int(params["seed"])
     d = train.tensors(params["dataset"], params["data_dir"], params["device"], seed=seed,
                       val_fraction=params["val_fraction"])  # fmt: skip
-    k = int(d.n_classes)
+    k = d.classes()
     teacher = _teacher(d, params, seed)
     n_fit = int(d.X_train.shape[0])
     n_tr = min(int(params["n_transfer"]), n_fit)
@@ -168,7 +168,7 @@ def distil(params: dict[str, Any]) -> dict[str, Any]:
         if zh.shape[0]:
             ce = losslab.cross_entropy(zh.reshape(-1, k), y.repeat(zh.shape[0]), reduction="none")
             total = total + (ce.reshape(zh.shape[:2]) * weights["hard"]).sum()
-        if zk.shape[0]:
+        if zk.shape[0] and soft_targets is not None:  # soft_targets is None only when no student is KL
             # T^2 KL(softmax(t/T) || softmax(s/T)) per student: the logits pre-divided by each student's T, the
             # T^2 put back; the same value as distillation_loss(s, t, temperature=T) (a test checks it).
             soft = losslab.distillation_loss((zk / temps).reshape(-1, k), (soft_targets / temps).reshape(-1, k),

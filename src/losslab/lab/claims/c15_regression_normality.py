@@ -111,7 +111,7 @@ def diabetes(params: dict[str, Any]) -> dict[str, Any]:
     w = np.linalg.lstsq(X, y, rcond=None)[0]
     resid = y - X @ w
     sy, sr = stats.shapiro(y), stats.shapiro(resid)
-    out = {"n": int(y.size), "W_target": float(sy.statistic), "p_target": float(sy.pvalue),
+    out: dict[str, Any] = {"n": int(y.size), "W_target": float(sy.statistic), "p_target": float(sy.pvalue),
            "W_residuals": float(sr.statistic), "p_residuals": float(sr.pvalue),
            "skew_target": float(stats.skew(y)), "skew_residuals": float(stats.skew(resid)),
            "distance_target_minus_residuals": float((1 - sy.statistic) - (1 - sr.statistic))}  # fmt: skip

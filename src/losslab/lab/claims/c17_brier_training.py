@@ -111,7 +111,8 @@ def run(ctx: Context) -> Finding:
     lrs = tuple(P["lrs"])
     comps = [protocol.compare(ctx, ds, CONTENDERS, lrs=lrs, base=base(ctx.profile.name), select=P["select"])
              for ds in ctx.datasets]  # fmt: skip
-    parts, rows, pair_rows, numbers, summaries = [], [], [], {"datasets": {}}, []
+    parts, rows, pair_rows, summaries = [], [], [], []
+    numbers: dict[str, Any] = {"datasets": {}}
     underconfident: list[str] = []
     published = []
     for comp in comps:
@@ -132,7 +133,7 @@ def run(ctx: Context) -> Finding:
             nd[p.rule] = {"estimate": p.estimate, "ci": p.ci, "verdict": p.verdict}
         pair_rows.append((comp.dataset, *(f"{p.note} ({p.verdict})" for p in ps)))
         acc = ps[0]
-        summaries.append(f"{comp.dataset}: CE - Brier {100 * acc.estimate:+.2f} pts")
+        summaries.append(f"{comp.dataset}: CE - Brier {100 * acc.value:+.2f} pts")
         numbers["datasets"][comp.dataset] = nd
         brier_minus_ce = paired_effect(nd["brier"]["accuracy"], nd["cross_entropy"]["accuracy"])
         published.append(Published(

@@ -153,7 +153,7 @@ def run(ctx: Context) -> Finding:
     return Finding(
         parts=parts,
         reason=reason,
-        summary=f"MAE BCE - MSE {by['c18.mae'].estimate:+.4f}, probe MSE - BCE {100 * by['c18.probe'].estimate:+.2f} "
+        summary=f"MAE BCE - MSE {by['c18.mae'].estimate:+.4f}, probe MSE - BCE {100 * by['c18.probe'].value:+.2f} "
         f"pts, residual kurtosis {by['c18.gaussian'].estimate:.1f}",
         numbers=numbers,
         tables=[

@@ -148,7 +148,7 @@ def fit(params: dict[str, Any]) -> dict[str, Any]:
     S, n = X_fit.shape[:2]
     rows = torch.arange(S)[:, None]
     val: list[list[float]] = [[] for _ in seeds]
-    best = [{"epoch": 0, "mae": np.inf, "state": None} for _ in seeds]
+    best: list[dict[str, Any]] = [{"epoch": 0, "mae": np.inf, "state": None} for _ in seeds]
     active = [True] * S
 
     def evaluate(epoch: int) -> None:
