@@ -124,3 +124,21 @@ def test_module_entry_point_runs():
         timeout=60,
     )
     assert [r["name"] for r in json.loads(out.stdout)] == NAMES
+
+
+# ================================================================ evaluate
+def test_evaluate_help_lists_the_reading_options():
+    out = " ".join(_invoke("evaluate", "--help").output.split())
+    for option in ("--label-column", "--score-columns", "--ignore-columns", "--classes", "--header / --no-header",
+                   "--encoding", "--probs", "--logits", "--seed"):  # fmt: skip
+        assert option in out, option
+    assert "values within 0.01 of [0, 1] are clipped, rows renormalised to sum to 1" in out
+
+
+@pytest.mark.parametrize("option, value", [("--seed", "-1"), ("--n-bins", "0"), ("--n-resamples", "0")])
+def test_evaluate_bad_option_values_are_usage_errors(tmp_path, option, value):
+    f = tmp_path / "p.csv"
+    f.write_text("p,y\n0.2,1\n0.7,0\n")
+    result = _invoke("evaluate", str(f), "--label-column", "y", option, value, "--out", str(tmp_path / "o"))
+    assert result.exit_code == 2 and f"Invalid value for '{option}'" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "o").exists()

@@ -19,9 +19,10 @@ from sklearn.preprocessing import StandardScaler
 
 import losslab
 from conftest import render_in_chromium
-from losslab import evaluate as ev
+from losslab import evaluation as ev
 from losslab.calibration import CalibrationState, TemperatureScaling, bootstrap_ci, brier_decomposition, ece
 from losslab.cli import main
+from losslab.evaluation import pipeline
 
 
 # ------------------------------------------------------------------ models
@@ -178,9 +179,17 @@ def test_a_calibrator_at_its_bound_is_a_warning_in_the_report(tmp_path, digits):
     out = tmp_path / "out"
     r = ok(tmp_path / "test.csv", "--label-column", "label", "--calibrate", "temperature",
            "--calibration-file", tmp_path / "val.csv", "--out", out, "--n-resamples", 20)  # fmt: skip
-    notes = load(out)["assumptions"]["notes"]
-    assert any(n.startswith("WARNING: TemperatureScaling: the fitted temperature") for n in notes), notes
-    assert "lower bound" in r.output
+    res = load(out)
+    warnings = res["assumptions"]["warnings"]
+    assert any(w.startswith("TemperatureScaling: the fitted temperature") for w in warnings), warnings
+    assert res["calibration"]["warnings"][0] == warnings[0]
+    # the overconfident temperature makes the test set's log loss worse: a second warning, with both numbers
+    before, after = res["metrics"]["log_loss"]["estimate"], res["calibration"]["metrics"]["log_loss"]["estimate"]
+    assert after > before
+    assert f"temperature calibration raised the log loss of test.csv from {before:.4f} to {after:.4f}" in warnings[-1]
+    assert "lower bound" in r.output and "Warning:" in r.output
+    html = (out / "report.html").read_text()
+    assert html.index("<div class='warn'>") < html.index("<h2>Assumptions</h2>") and "lower bound" in html
 
 
 @pytest.mark.parametrize("method", ["platt", "vector", "matrix", "dirichlet", "isotonic", "histogram"])
@@ -199,7 +208,7 @@ def test_every_calibrator_binary(tmp_path, cancer, method):
 
 def test_report_without_calibration_has_one_figure(tmp_path, cancer, monkeypatch):
     P, _, y = cancer
-    monkeypatch.setattr(ev, "LARGE_FILE_BYTES", 0)  # exercise the spinner path
+    monkeypatch.setattr(pipeline, "LARGE_FILE_BYTES", 0)  # exercise the spinner path
     write_csv(tmp_path / "c.csv", P[:, 1], y)
     ok(tmp_path / "c.csv", "--label-column", "y", "--out", tmp_path / "o", "--n-resamples", 10)
     html = (tmp_path / "o" / "report.html").read_text()
@@ -247,11 +256,12 @@ def test_bad_labels(tmp_path):
 
 
 def test_bad_forced_probs(tmp_path):
-    f = _text(tmp_path, "a.csv", "p0,p1,y\n0.2,0.8,1\n0.3,0.6,0\n")
-    msg = _bad(tmp_path, f, "--label-column", "y", "--probs")
-    assert "a.csv: --probs was given but the scores are not probabilities: rows that do not sum to 1 (row 2" in msg
     f = _text(tmp_path, "b.csv", "p,y\n0.2,1\n1.5,0\n")
-    assert "a value outside [0, 1] (1.5 at row 2)" in _bad(tmp_path, f, "--label-column", "y", "--probs")
+    msg = _bad(tmp_path, f, "--label-column", "y", "--probs")
+    assert "b.csv: --probs was given but the scores are not probabilities: a value outside [0, 1] (1.5 at row 2)" in msg
+    assert "by more than the 0.01 that --probs clips as rounding" in msg
+    f = _text(tmp_path, "z.csv", "p0,p1,y\n0.2,0.8,1\n0,0,0\n")
+    assert "z.csv: --probs was given but row 2 sums to 0" in _bad(tmp_path, f, "--label-column", "y", "--probs")
 
 
 def test_bad_empty_and_truncated(tmp_path):
@@ -297,14 +307,16 @@ def test_bad_calibration_file(tmp_path, digits):
 
 
 def test_write_failure_leaves_nothing(tmp_path, monkeypatch):
+    from losslab.evaluation import outputs
+
     def boom(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(ev.os, "replace", boom)
+    monkeypatch.setattr(outputs.os, "rename", boom)
     out = tmp_path / "o"
     with pytest.raises(ev.EvaluateError, match="disk full"):
         ev.write_outputs(out, {"metrics.json": "{}", "report.html": "x"})
-    assert not out.exists()
+    assert not out.exists() and list(tmp_path.iterdir()) == []  # no temporary directory left either
 
 
 # ---------------------------------------------------------------- streaming
@@ -371,9 +383,9 @@ def test_streaming_holds_one_chunk_at_a_time(tmp_path, digits, monkeypatch, fmt)
         real_chunks = src.chunks
 
         def chunks(n):
-            for first, table in real_chunks(n):
-                seen.append((first, table.shape[0]))
-                yield first, table
+            for first, scores, labels in real_chunks(n):
+                seen.append((first, labels.shape[0]))
+                yield first, scores, labels
 
         src.chunks = chunks
         return src
@@ -382,7 +394,7 @@ def test_streaming_holds_one_chunk_at_a_time(tmp_path, digits, monkeypatch, fmt)
         assert P.shape[0] <= 7 and labels.shape[0] <= 7
         return real_update(self, P, labels)
 
-    monkeypatch.setattr(ev, "open_source", open_source)
+    monkeypatch.setattr(pipeline, "open_source", open_source)
     monkeypatch.setattr(ev.MetricAccumulator, "update", update)
     ok(f, "--label-column", "y", "--out", tmp_path / "o", "--chunk-rows", 7)
     assert max(k for _, k in seen) == 7 and sum(k for _, k in seen) == len(y)
@@ -394,7 +406,7 @@ def test_streaming_holds_one_chunk_at_a_time(tmp_path, digits, monkeypatch, fmt)
 
 def test_streaming_is_automatic_for_large_csv(tmp_path, cancer, monkeypatch):
     P, _, y = cancer
-    monkeypatch.setattr(ev, "STREAM_BYTES", 0)
+    monkeypatch.setattr(pipeline, "STREAM_BYTES", 0)
     ok(write_csv(tmp_path / "p.csv", P, y), "--label-column", "y", "--out", tmp_path / "o")
     res = load(tmp_path / "o")
     assert res["options"]["chunk_rows"] == ev.DEFAULT_CHUNK_ROWS and res["metrics"]["ece_top_label"]["ci_low"] > 0
@@ -419,7 +431,7 @@ def test_streaming_bad_input_names_absolute_rows(tmp_path):
         tmp_path, _text(tmp_path, "e.csv", ""), "--label-column", "y", "--chunk-rows", 5
     )
     np.savez(tmp_path / "a.npz", scores=np.zeros(3), labels=np.zeros(3))
-    assert "a.npz: --chunk-rows streams .csv, .parquet, .npy files; .npz is read whole" in _bad(
+    assert "a.npz: --chunk-rows streams .csv, .tsv, .parquet, .npy files; .npz is read whole" in _bad(
         tmp_path, tmp_path / "a.npz", "--chunk-rows", 5
     )
 
@@ -429,21 +441,25 @@ def test_streaming_later_chunk_contradicts_kind(tmp_path):
     f = _text(tmp_path, "a.csv", "p0,p1,y\n" + rows + "2.5,-1.0,0\n")
     msg = _bad(tmp_path, f, "--label-column", "y", "--chunk-rows", 5)
     assert "a.csv: the first chunk was read as probabilities but a later chunk is not probabilities" in msg
-    assert "(2.5 at row 13, column 1)" in msg and "Pass --logits" in msg
+    assert "(2.5 at row 13, column 'p0')" in msg and "Pass --logits" in msg
+    # in memory, 12 probability rows and 1 that is not: almost a probability file, refused (not read as logits)
+    msg = _bad(tmp_path, f, "--label-column", "y")
+    assert "a.csv: the scores look like probabilities (12 of 13 rows are in [0, 1] and sum to 1) but 1 row is " in msg
+    # --probs: 2.5 is no rounding error, in any chunk
     msg = _bad(tmp_path, f, "--label-column", "y", "--chunk-rows", 5, "--probs")
-    assert "a.csv: --probs was given but a later chunk is not probabilities" in msg
+    assert "a.csv: --probs was given but the scores are not probabilities: a value outside [0, 1] (2.5 at row 13" in msg
     lines = rows.splitlines(keepends=True)
-    lines[8] = "0.9,0.5,0\n"  # row 9, in the second chunk
+    lines[8] = "0.9,0.5,0\n"  # row 9, in the second chunk: --probs renormalises it, and warns
     f2 = _text(tmp_path, "b.csv", "p0,p1,y\n" + "".join(lines))
-    assert "--probs was given but a later chunk is not probabilities: rows that do not sum to 1 (row 9 " in _bad(
-        tmp_path, f2, "--label-column", "y", "--chunk-rows", 5, "--probs"
-    )
-    lines[0] = "0.9,0.5,0\n"  # in the first chunk: the in-memory message
-    f3 = _text(tmp_path, "c.csv", "p0,p1,y\n" + "".join(lines))
-    assert "--probs was given but the scores are not probabilities: rows that do not sum to 1 (row 1 " in _bad(
-        tmp_path, f3, "--label-column", "y", "--chunk-rows", 5, "--probs"
-    )
-    # forced logits never contradict; the same file in memory is detected as logits
+    r = ok(f2, "--label-column", "y", "--chunk-rows", 5, "--probs", "--out", tmp_path / "b")
+    assert load(tmp_path / "b")["assumptions"]["warnings"] == [
+        "--probs: 1 row renormalised to sum to 1 (the farthest: row 9 summed to 1.4); the metrics are of the "
+        "renormalised rows"
+    ]
+    assert "Warning:" in r.output
+    ok(f2, "--label-column", "y", "--probs", "--out", tmp_path / "b2")  # the same in memory
+    _assert_same_metrics(load(tmp_path / "b")["metrics"], load(tmp_path / "b2")["metrics"])
+    # forced logits never contradict
     ok(f, "--label-column", "y", "--chunk-rows", 5, "--logits", "--out", tmp_path / "o")
 
 
@@ -454,7 +470,7 @@ def test_parquet_and_npy_equal_csv_in_memory_and_streamed(tmp_path, digits, monk
     ok(write_csv(tmp_path / "p.csv", zt, yt), "--label-column", "y", "--out", tmp_path / "csv", *cal)
     f = write_table(tmp_path / f"p.{fmt}", zt, yt)
     ok(f, "--label-column", "y", "--out", tmp_path / "mem", *cal)
-    monkeypatch.setattr(ev, "STREAM_BYTES", 0)  # streamed automatically, as a file over 256 MiB would be
+    monkeypatch.setattr(pipeline, "STREAM_BYTES", 0)  # streamed automatically, as a file over 256 MiB would be
     ok(f, "--label-column", "y", "--out", tmp_path / "str", *cal)
     ref, mem, st = load(tmp_path / "csv"), load(tmp_path / "mem"), load(tmp_path / "str")
     assert mem["options"]["chunk_rows"] is None and st["options"]["chunk_rows"] == ev.DEFAULT_CHUNK_ROWS
@@ -533,7 +549,7 @@ def test_progress_reports_rows_read(tmp_path, digits, fmt, chunk_rows):
 
 def test_progress_bar_on_large_files(tmp_path, digits, monkeypatch):
     z, y = digits["test"]
-    monkeypatch.setattr(ev, "LARGE_FILE_BYTES", 0)
+    monkeypatch.setattr(pipeline, "LARGE_FILE_BYTES", 0)
     seen = []
     real = ev.evaluate
 
@@ -541,7 +557,7 @@ def test_progress_bar_on_large_files(tmp_path, digits, monkeypatch):
         seen.append(kwargs.get("progress"))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ev, "evaluate", spy)
+    monkeypatch.setattr(pipeline, "evaluate", spy)
     ok(write_csv(tmp_path / "p.csv", z, y), "--label-column", "y", "--out", tmp_path / "o", "--chunk-rows", 100)
     assert len(seen) == 1 and callable(seen[0])
 
@@ -568,8 +584,8 @@ def test_score_intervals_match_the_row_bootstrap():
 
 
 def test_wide_files_stream_in_smaller_chunks_with_the_same_result(tmp_path, monkeypatch):
-    from losslab.evaluation import metrics as em
-    from losslab.evaluation.streaming import auto_chunk_rows
+    from losslab.evaluation import score as em
+    from losslab.evaluation.pipeline import auto_chunk_rows
 
     assert auto_chunk_rows(11) == ev.DEFAULT_CHUNK_ROWS and auto_chunk_rows(1001) == 1047
     assert auto_chunk_rows(10**7) == 1024  # never fewer rows than the first-chunk detection needs
@@ -577,7 +593,7 @@ def test_wide_files_stream_in_smaller_chunks_with_the_same_result(tmp_path, monk
     z, y = rng.normal(0.0, 2.0, (3000, 300)), rng.integers(0, 300, 3000)
     np.save(tmp_path / "w.npy", np.column_stack([z, y]))
     whole = ev.compute_metrics(np.exp(z) / np.exp(z).sum(1, keepdims=True), y, n_bins=15, n_resamples=50, seed=0)
-    monkeypatch.setattr(ev, "STREAM_BYTES", 0)
+    monkeypatch.setattr(pipeline, "STREAM_BYTES", 0)
     monkeypatch.setattr(em, "UPDATE_ELEMENTS", 7 * 300)  # internal batches of 7 rows
     result, _ = ev.evaluate(tmp_path / "w.npy", label_column=None, n_resamples=50)
     assert result["options"]["chunk_rows"] == auto_chunk_rows(301) == 2**20 // 301  # 300 scores + the label

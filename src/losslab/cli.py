@@ -70,9 +70,20 @@ def losses(kind: str | None, as_json: bool) -> None:
 
 @main.command()
 @click.argument("predictions", type=click.Path(dir_okay=False))
-@click.option("--label-column", help="Column of true labels (CSV/Parquet; .npy: the last column; .npz: 'labels').")
+@click.option("--label-column", help="Column of true labels (a header-less text file: its number, 1..N; .npy: the "
+              "last column; .npz: 'labels').")  # fmt: skip
+@click.option("--score-columns", metavar="A,B,...", help="The score columns, in class order; every other column "
+              "is left out. Default: every column but the labels, IDs and a pandas index.")  # fmt: skip
+@click.option("--ignore-columns", metavar="A,B,...", help="Columns to leave out (an unnamed column is 'Unnamed: K', "
+              "K from 0).")  # fmt: skip
+@click.option("--classes", metavar="A,B,...", help="Class names in score-column order, for labels that are names "
+              "(default: by the score columns' names, else sorted).")  # fmt: skip
+@click.option("--header/--no-header", default=None, help="Whether line 1 of a .csv/.tsv file names the columns "
+              "[default: detect].")  # fmt: skip
+@click.option("--encoding", help="Text encoding of a .csv/.tsv file [default: its byte-order mark, else UTF-8].")
 @click.option("--logits", "mode", flag_value="logits", help="The scores are logits (skip detection).")
-@click.option("--probs", "mode", flag_value="probs", help="The scores are probabilities (skip detection).")
+@click.option("--probs", "mode", flag_value="probs", help="The scores are probabilities (skip detection): values "
+              "within 0.01 of [0, 1] are clipped, rows renormalised to sum to 1.")  # fmt: skip
 @click.option(
     "--calibrate",
     type=click.Choice(["temperature", "platt", "vector", "matrix", "dirichlet", "isotonic", "histogram"]),
@@ -81,38 +92,25 @@ def losses(kind: str | None, as_json: bool) -> None:
 @click.option("--calibration-file", type=click.Path(dir_okay=False), help="Held-out predictions to fit the calibrator.")
 @click.option("--n-bins", type=click.IntRange(min=1), default=15, show_default=True, help="Uniform confidence bins.")
 @click.option("--out", "out", type=click.Path(file_okay=False), default="losslab-evaluate", show_default=True,
-              help="Directory for metrics.json and report.html.")  # fmt: skip
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap intervals.")
+              help="Directory for metrics.json and report.html (replaced whole, all or nothing).")  # fmt: skip
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the bootstrap "
+              "intervals (>= 0).")  # fmt: skip
 @click.option("--n-resamples", type=click.IntRange(min=1), default=1000, show_default=True, help="Bootstrap resamples.")
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=None,
-              help="Stream a .csv, .parquet or .npy file this many rows at a time (bounded memory, same "
+              help="Stream a .csv, .tsv, .parquet or .npy file this many rows at a time (bounded memory, same "
                    "metrics and intervals). Default: stream such files over 256 MiB.")  # fmt: skip
-def evaluate(
-    predictions, label_column, mode, calibrate, calibration_file, n_bins, out, seed, n_resamples, chunk_rows
-) -> None:
-    """Score PREDICTIONS (.csv, .npy, .npz, .parquet): accuracy, log loss, Brier, ECE with intervals.
+def evaluate(predictions, out, calibrate, **options) -> None:
+    """Score PREDICTIONS (.csv, .tsv, also .gz/.bz2/.xz, .parquet, .npy, .npz): accuracy, log loss, Brier, ECE.
 
     Detects logits vs probabilities (override with --logits/--probs), prints a table and
     writes OUT/metrics.json and OUT/report.html. Bad input exits with code 2, writing nothing.
     """
     from rich.console import Console
 
-    from . import evaluate as ev
+    from .evaluation import run
 
-    ev.run(
-        predictions,
-        out=out,
-        console=Console(),
-        err_console=Console(stderr=True),
-        label_column=label_column,
-        mode=mode,
-        calibrate_method=calibrate,
-        calibration_file=calibration_file,
-        n_bins=n_bins,
-        seed=seed,
-        n_resamples=n_resamples,
-        chunk_rows=chunk_rows,
-    )
+    run(predictions, out=out, console=Console(), err_console=Console(stderr=True), calibrate_method=calibrate,
+        **options)  # fmt: skip
 
 
 @main.command()

@@ -1,4 +1,13 @@
-"""``--calibrate``: fit a calibrator on held-out predictions and apply it."""
+"""Calibrate: ``--calibrate`` fits a calibrator on held-out predictions and applies it to the evaluated file.
+
+A fit that is not to be trusted is a **warning** in the report, not a silent number:
+
+* the calibrator ended at a bound of its parameter space (:class:`~losslab.calibration.CalibrationWarning`,
+  ``at_bound_``: TemperatureScaling at T = 0.01 or 100);
+* the fit raised the log loss of its own fitting set (the calibration file), which a fit that minimises
+  it cannot do unless it failed (isotonic and histogram binning minimise squared error, not log loss);
+* calibration raised the log loss of the evaluated file (:func:`transfer_warnings`).
+"""
 
 from __future__ import annotations
 
@@ -18,8 +27,9 @@ from ..calibration import (
     TemperatureScaling,
     VectorScaling,
 )
+from ..losses import log_loss
+from .errors import EvaluateError
 from .interpret import Interpretation
-from .reading import EvaluateError
 
 # name -> (class, input it needs: "logits" or "probs")
 CALIBRATORS: dict[str, tuple[type, str]] = {
@@ -71,6 +81,7 @@ class FittedCalibrator:
     one: bool  # one score column (binary, 1-d probabilities)
     params: dict[str, Any]
     notes: list[str]
+    warnings: list[str]
 
     def _features(self, interp: Interpretation) -> np.ndarray:
         X = interp.probs if self.needs == "probs" else _logit_features(interp)
@@ -90,8 +101,10 @@ class FittedCalibrator:
         return np.asarray(P, dtype=np.float64)
 
 
-def fit_calibrator(method: str, cal: Interpretation, cal_y: np.ndarray, *, n_bins: int) -> FittedCalibrator:
-    """Fit ``method`` on (cal, cal_y); ``cal`` must already be read as the evaluated file's kind."""
+def fit_calibrator(method: str, cal: Interpretation, cal_y: np.ndarray, *, n_bins: int,
+                   source: str = "the calibration file") -> FittedCalibrator:  # fmt: skip
+    """Fit ``method`` on (cal, cal_y); ``cal`` must be of the evaluated file's kind and classes.
+    ``source``: the calibration file's name, for the warnings."""
     cls, needs = CALIBRATORS[method]
     one = cal.probs.ndim == 1
     notes: list[str] = []
@@ -109,17 +122,39 @@ def fit_calibrator(method: str, cal: Interpretation, cal_y: np.ndarray, *, n_bin
             f"{method} scaling works on logits: fitted on "
             + ("the log-odds of the probabilities" if one else "the log-probabilities (softmax(log p) = p)")
         )
-    fitted = FittedCalibrator(method, model, needs, one, {}, notes)
+    fitted = FittedCalibrator(method, model, needs, one, {}, notes, [])
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CalibrationWarning)
             model.fit(fitted._features(cal), cal_y)
     except (ValueError, TypeError) as exc:
         raise EvaluateError(f"--calibrate {method}: the calibrator could not be fitted or applied: {exc}") from None
-    # a fit at a bound of its parameter space goes into the report's notes, where the reader looks
-    notes += [f"WARNING: {w.message}" for w in caught if issubclass(w.category, CalibrationWarning)]
+    # a fit at a bound of its parameter space is a warning of the report, where the reader looks
+    fitted.warnings += [str(w.message) for w in caught if issubclass(w.category, CalibrationWarning)]
+    if getattr(model, "at_bound_", False) and not fitted.warnings:
+        fitted.warnings.append(f"{type(model).__name__}: the fit ended at a bound of its parameter space (at_bound_); "
+                               f"the calibrated probabilities may be far worse on new data")  # fmt: skip
     fitted.params = _params(model)
+    before = float(log_loss(cal.probs, cal_y))
+    after = float(log_loss(fitted.apply(cal), cal_y))
+    if after > before + 1e-9 * max(1.0, before):
+        kind = ("it minimises squared error, not log loss" if method in ("isotonic", "histogram")
+                else "the fit failed to minimise it")  # fmt: skip
+        fitted.warnings.append(
+            f"{method} calibration raised the log loss of its own fitting set {source} from {before:.4f} to "
+            f"{after:.4f} ({kind}); the calibrated metrics are not to be trusted"
+        )
     return fitted
+
+
+def transfer_warnings(method: str, before: dict[str, Any], after: dict[str, Any], name: str) -> list[str]:
+    """A warning when calibration made the evaluated file's log loss worse (``before``/``after``: metrics)."""
+    b, a = before["log_loss"]["estimate"], after["log_loss"]["estimate"]
+    if a > b + 1e-9 * max(1.0, b):
+        return [f"{method} calibration raised the log loss of {name} from {b:.4f} to {a:.4f}: the calibrator "
+                f"fitted on the calibration file does not carry over (too few rows, no mistakes, or a different "
+                f"distribution?); report the uncalibrated metrics"]  # fmt: skip
+    return []
 
 
 def calibrate(method: str, cal: Interpretation, cal_y: np.ndarray, ev: Interpretation, *, n_bins: int):
@@ -128,4 +163,4 @@ def calibrate(method: str, cal: Interpretation, cal_y: np.ndarray, ev: Interpret
     ``cal`` is read with the same kind (logits/probabilities) and columns as ``ev``.
     """
     fitted = fit_calibrator(method, cal, cal_y, n_bins=n_bins)
-    return fitted.apply(ev), fitted.params, fitted.notes
+    return fitted.apply(ev), fitted.params, [*fitted.notes, *fitted.warnings]

@@ -1,4 +1,9 @@
-"""The self-contained ``report.html`` of ``losslab evaluate`` (and the metrics table rows)."""
+"""Report: the metrics table, the terminal summary and the self-contained ``report.html``.
+
+Warnings (a calibrator at a bound of its parameters, calibration that raised the log loss, rows that
+``--probs`` renormalised or clipped) are set apart: a highlighted box at the top of the report, and
+``Warning:`` lines in the terminal, before the notes.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,13 @@ import html
 import json
 from typing import Any
 
-from .metrics import CONFIDENCE
+from .score import CONFIDENCE
 
 
 def _fmt(x: Any) -> str:
     if isinstance(x, dict) and "estimate" in x:
+        if x["ci_low"] is None:
+            return f"{x['estimate']:.4f} [no interval]"
         return f"{x['estimate']:.4f} [{x['ci_low']:.4f}, {x['ci_high']:.4f}]"
     if isinstance(x, float):
         return f"{x:.4f}"
@@ -63,6 +70,8 @@ figure { display: inline-block; margin: 0.5em 1em 0.5em 0; }
 figure img { max-width: 100%; }
 code, pre { background: #f6f6f6; padding: 0.1em 0.3em; font-size: 0.9em; }
 pre { padding: 0.6em; overflow-x: auto; }
+div.warn { background: #fff3cd; border: 2px solid #d39e00; border-radius: 4px; padding: 0.4em 1em; margin: 1em 0; }
+div.warn li { margin: 0.3em 0; }
 """
 
 
@@ -92,10 +101,14 @@ def render_html(result: dict[str, Any], curves: dict[str, Any]) -> str:
         table += f"<tr><td>{e(r[0].strip())}</td>" + "".join(f'<td class="num">{e(v)}</td>' for v in r[1:]) + "</tr>"
     table += "</table>"
     a = result["assumptions"]
-    items = [f"input: <b>{e(a['input'])}</b> ({e(a['reason'])})", f"task: {e(a['task'])}; {e(a['layout'])}"] + [
-        e(n) for n in a["notes"]
-    ]
+    items = [f"input: <b>{e(a['input'])}</b> ({e(a['reason'])})", f"task: {e(a['task'])}; {e(a['layout'])}"]
+    if a.get("classes"):
+        items.append(f"classes: {e(', '.join(a['classes']))} ({e(a['class_mapping'])})")
+    items += [e(n) for n in a["notes"]]
     assumptions = "<ul class='assume'>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+    warns = a.get("warnings") or []
+    warn_html = ("<div class='warn'><b>Warning</b><ul>" + "".join(f"<li>{e(w)}</li>" for w in warns) + "</ul></div>"
+                 if warns else "")  # fmt: skip
     figs = "".join(
         f'<figure><img src="{uri}" alt="{e(cap)}"><figcaption>{e(cap)}</figcaption></figure>'
         for cap, uri in _figures(curves)
@@ -120,6 +133,32 @@ def render_html(result: dict[str, Any], curves: dict[str, Any]) -> str:
         + f"{o['n_resamples']} bootstrap resamples (seed {o['seed']}), {int(CONFIDENCE * 100)}% percentile intervals"
         + (f"; streamed in chunks of {o['chunk_rows']} rows." if o.get("chunk_rows") else ".")
         + "</p>"
-        f"<h2>Assumptions</h2>{assumptions}<h2>Metrics</h2>{table}{cal_html}<h2>Reliability</h2>{figs}"
+        f"{warn_html}<h2>Assumptions</h2>{assumptions}<h2>Metrics</h2>{table}{cal_html}<h2>Reliability</h2>{figs}"
         "</body></html>\n"
     )
+
+
+def print_summary(result: dict[str, Any], console: Any, name: str) -> None:
+    """The terminal summary: the assumption, the warnings (highlighted), the notes, the metrics table."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    a = result["assumptions"]
+    console.print(f"Assumed {escape(a['input'])}: {escape(a['reason'])}.")
+    if a.get("classes"):
+        console.print(f"Classes: {escape(', '.join(a['classes']))} ({escape(a['class_mapping'])}).")
+    for w in a.get("warnings") or []:
+        console.print(f"[bold yellow]Warning:[/bold yellow] {escape(w)}")
+    for note in a["notes"]:
+        console.print(f"Note: {escape(note)}.")
+    cols, rows = metric_rows(result)
+    table = Table(title=escape(f"losslab evaluate: {name} ({a['task']})"))
+    for i, c in enumerate(cols):
+        table.add_column(escape(c), justify="left" if i == 0 else "right", no_wrap=i > 0)
+    for r in rows:
+        table.add_row(*(escape(v) for v in r))
+    console.print(table)
+    cal = result["calibration"]
+    if cal:
+        shown = {k: v for k, v in cal["params"].items() if not isinstance(v, (list, str)) or len(str(v)) < 80}
+        console.print(f"{escape(cal['method'])} calibrator fitted parameters: {escape(json.dumps(shown))}")
