@@ -99,18 +99,14 @@ def _torch_graph_active(torch: Any) -> bool:
 def _torch_readable(a: Any, mode: str) -> bool:
     if mode == "off":
         return False
-    device = a.device.type
     torch = sys.modules["torch"]
-    if device == "meta" or torch._is_functional_tensor(a):
+    if type(a) is not torch.Tensor and not isinstance(a, torch.nn.Parameter):
+        # FakeTensor (export), FunctionalTensor, other tensor subclasses: values may not be real.
+        # (C++ functional wrappers only exist inside a torch.func transform, caught before.)
         return False
-    if type(a) is not torch.Tensor and _is_fake(a):  # FakeTensor is a subclass; plain tensors skip the test
-        return False
-    return device == "cpu" or mode == "always"
-
-
-def _is_fake(a: Any) -> bool:
-    module = sys.modules.get("torch._subclasses.fake_tensor")
-    return module is not None and isinstance(a, module.FakeTensor)
+    if a.is_cpu:
+        return True
+    return mode == "always" and not a.is_meta
 
 
 # -------------------------------------------------------------------- jax
@@ -142,6 +138,14 @@ def _jax_readable(a: Any, mode: str) -> bool:
         return all(d.platform == "cpu" for d in a.devices())
     except AttributeError:  # pragma: no cover - older JAX arrays
         return True
+
+
+def torch_readable(a: Any) -> bool:
+    """:func:`readable` for an argument known to be a torch tensor (the fused kernels' per-call test)."""
+    torch = sys.modules["torch"]
+    if _torch_graph_active(torch):
+        return False
+    return _torch_readable(a, _mode.get())
 
 
 def readable(a: Any) -> bool:

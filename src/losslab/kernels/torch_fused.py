@@ -32,15 +32,16 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
-from .._checks import readable
+from .._checks import torch_readable as readable
 
 __all__ = ["binary_cross_entropy_with_logits", "cross_entropy", "mse"]
 
 _FLOATS = (torch.float32, torch.float64)
 _HALF = (torch.float16, torch.bfloat16)
 _REDUCTIONS = ("mean", "sum", "none")
+# torch's reduction codes (torch.nn._reduction.get_enum), to call the kernels without F's wrappers.
+_ENUM = {"none": 0, "mean": 1, "sum": 2}
 
 
 def _compute(x: torch.Tensor) -> torch.Tensor | None:
@@ -74,17 +75,20 @@ def cross_entropy(
     weight: Any,
 ) -> torch.Tensor | None:  # fmt: skip
     """``losslab.cross_entropy`` with class-index targets, or None (see the module docstring)."""
-    if not (isinstance(logits, torch.Tensor) and isinstance(target, torch.Tensor)) or weight is not None:
+    # Every test is a cheap Python one on the common path: this runs in every training step.
+    if weight is not None or type(label_smoothing) not in (float, int) or not 0 <= label_smoothing <= 1:
         return None
-    if target.dtype != torch.int64 or reduction not in _REDUCTIONS or not _scalar_option(label_smoothing, 0, 1):
+    if not (isinstance(logits, torch.Tensor) and isinstance(target, torch.Tensor)) or target.dtype != torch.int64:
         return None
+    enum = _ENUM.get(reduction)
     z = _compute(logits)
     nd = logits.ndim
-    if z is None or nd == 0 or type(axis) is not int or not -nd <= axis < nd:
+    if enum is None or z is None or nd == 0 or type(axis) is not int or not -nd <= axis < nd:
         return None
     axis %= nd
-    C = logits.shape[axis]
-    if C == 0 or target.shape != logits.shape[:axis] + logits.shape[axis + 1 :] or target.numel() == 0:
+    shape = logits.shape
+    C = shape[axis]
+    if C == 0 or target.shape != shape[:axis] + shape[axis + 1 :] or target.numel() == 0:
         return None
     cw = class_weight
     if cw is not None:
@@ -95,30 +99,29 @@ def cross_entropy(
         cw = cw.to(z.dtype)
         if readable(cw) and not bool(((cw >= 0) & (cw < math.inf)).all()):
             return None
-    if ignore_index is not None and (type(ignore_index) is not int):
+    if ignore_index is not None and type(ignore_index) is not int:
         return None
     check = readable(target)
     if check:
-        lo, hi = (v.item() for v in torch.aminmax(target))
+        lo, hi = torch.aminmax(target)
+        lo, hi = lo.item(), hi.item()
         if not (lo >= 0 and hi < C):
             if ignore_index is None:
                 return None  # the generic path names the label
-            bad = ((target < 0) | (target >= C)) & (target != ignore_index)
-            if bool(bad.any()):
+            if bool((((target < 0) | (target >= C)) & (target != ignore_index)).any()):
                 return None
-        elif ignore_index is not None and not (lo <= ignore_index <= hi):
+        elif ignore_index is not None and not lo <= ignore_index <= hi:
             ignore_index = None  # nothing to ignore (torch's -100 default): the plain kernel
     if ignore_index is not None:
         ignored = target == ignore_index
-        if check and reduction == "mean" and bool(ignored.all()):
-            return None  # every target ignored: the generic path's error (torch returns NaN)
+        if check and enum == 1 and bool(ignored.all()):
+            return None  # every target ignored under "mean": the generic path's error (torch returns NaN)
         z = torch.where(ignored.unsqueeze(axis), torch.zeros((), dtype=z.dtype, device=z.device), z)
-    if axis != (1 if nd > 1 else 0):
-        z = z.movedim(axis, 1 if nd > 1 else 0)
-    out = F.cross_entropy(
-        z, target, weight=cw, ignore_index=-100 if ignore_index is None else ignore_index, reduction=reduction,
-        label_smoothing=float(label_smoothing),
-    )  # fmt: skip
+    class_axis = 1 if nd > 1 else 0
+    if axis != class_axis:
+        z = z.movedim(axis, class_axis)
+    ii = -100 if ignore_index is None else ignore_index
+    out = torch._C._nn.cross_entropy_loss(z, target, cw, enum, ii, float(label_smoothing))
     if not _finite(out, check):  # also a zero total class weight under "mean" (torch's NaN): the generic error
         return None
     return _out(out, reduction, logits.dtype)
@@ -126,14 +129,13 @@ def cross_entropy(
 
 def mse(pred: Any, target: Any, reduction: str, weight: Any) -> torch.Tensor | None:
     """``losslab.mse``, or None (see the module docstring)."""
-    if not (isinstance(pred, torch.Tensor) and isinstance(target, torch.Tensor)) or weight is not None:
+    if weight is not None or not (isinstance(pred, torch.Tensor) and isinstance(target, torch.Tensor)):
         return None
-    if pred.shape != target.shape or reduction not in _REDUCTIONS or pred.numel() == 0:
-        return None
+    enum = _ENUM.get(reduction)
     p = _compute(pred)
-    if p is None or target.is_complex():
+    if enum is None or p is None or pred.shape != target.shape or pred.numel() == 0 or target.is_complex():
         return None
-    out = F.mse_loss(p, target.to(p.dtype), reduction=reduction)
+    out = torch._C._nn.mse_loss(p, target.to(p.dtype), enum)
     return _out(out, reduction, pred.dtype) if _finite(out, readable(pred)) else None
 
 
@@ -141,30 +143,28 @@ def binary_cross_entropy_with_logits(
     logits: Any, target: Any, pos_weight: Any, label_smoothing: Any, reduction: str, weight: Any
 ) -> torch.Tensor | None:
     """``losslab.binary_cross_entropy_with_logits``, or None (see the module docstring)."""
-    if not (isinstance(logits, torch.Tensor) and isinstance(target, torch.Tensor)) or weight is not None:
+    if weight is not None or type(label_smoothing) not in (float, int) or not 0 <= label_smoothing <= 1:
         return None
-    if logits.shape != target.shape or reduction not in _REDUCTIONS or logits.numel() == 0:
+    if not (isinstance(logits, torch.Tensor) and isinstance(target, torch.Tensor)):
         return None
-    if not _scalar_option(label_smoothing, 0, 1) or target.is_complex():
-        return None
+    enum = _ENUM.get(reduction)
     z = _compute(logits)
-    if z is None:
+    if enum is None or z is None or logits.shape != target.shape or logits.numel() == 0 or target.is_complex():
         return None
-    t = target.to(z.dtype)
+    t = target if target.dtype == z.dtype else target.to(z.dtype)
     pw = pos_weight
     if pw is not None:
-        last = tuple(logits.shape[-1:])
-        if not isinstance(pw, torch.Tensor) or tuple(pw.shape) not in ((), last, tuple(logits.shape)):
+        if not isinstance(pw, torch.Tensor) or pw.shape not in ((), logits.shape[-1:], logits.shape):
             return None
         pw = pw.to(z.dtype)
         if readable(pw) and not bool(((pw > 0) & (pw < math.inf)).all()):
             return None
     check = readable(t)
     if check:
-        lo, hi = (v.item() for v in torch.aminmax(t))
-        if not (lo >= 0.0 and hi <= 1.0):  # NaN fails both
+        lo, hi = torch.aminmax(t)
+        if not (lo.item() >= 0.0 and hi.item() <= 1.0):  # NaN fails both
             return None
     if label_smoothing:
         t = (1.0 - label_smoothing) * t + 0.5 * label_smoothing
-    out = F.binary_cross_entropy_with_logits(z, t, pos_weight=pw, reduction=reduction)
+    out = torch.binary_cross_entropy_with_logits(z, t, None, pw, enum)
     return _out(out, reduction, logits.dtype) if _finite(out, check) else None
