@@ -586,3 +586,21 @@ def test_module_compiles_in_one_graph_and_equals_eager(name, weighted):
         dynamo.reset()
     torch.testing.assert_close(compiled, eager, rtol=1e-13, atol=1e-15)
     torch.testing.assert_close(g1, g0, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_every_module_exports_and_traces_to_its_eager_value(name):
+    """torch.export and torch.jit.trace of every module give the eager value (issue 10: MSELoss once
+    traced to the sum)."""
+    import warnings
+
+    g = torch.Generator().manual_seed(zlib.crc32(name.encode()))
+    ctor, args, _, pred, target = _case(name, g)
+    mod = getattr(LT, name)(**ctor)
+    inputs = (pred, target, *args)
+    eager = mod(*inputs)
+    torch.testing.assert_close(torch.export.export(mod, inputs).module()(*inputs), eager)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TracerWarnings: shapes recorded as constants
+        traced = torch.jit.trace(mod, inputs, check_trace=False)
+    torch.testing.assert_close(traced(*inputs), eager)
