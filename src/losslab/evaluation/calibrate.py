@@ -82,6 +82,7 @@ class FittedCalibrator:
     params: dict[str, Any]
     notes: list[str]
     warnings: list[str]
+    n_rows: int = 0  # the rows it was fitted on (set by the pipeline)
 
     def _features(self, interp: Interpretation) -> np.ndarray:
         X = interp.probs if self.needs == "probs" else _logit_features(interp)

@@ -167,8 +167,8 @@ class Interpreter:
             pos = np.unravel_index(int(np.argmax(dist)), s.shape)
             self.clipped += int(out.sum())
             if dist[pos] > self._far_value[0]:
-                c = self.names[pos[1]] if s.ndim == 2 else self.names[0]
-                self._far_value = (float(dist[pos]), int(pos[0]) + first_row, c, float(s[pos]))
+                col = self.names[pos[1]] if s.ndim == 2 else self.names[0]
+                self._far_value = (float(dist[pos]), int(pos[0]) + first_row, col, float(s[pos]))
             s = np.clip(s, 0.0, 1.0)
         if s.ndim == 2:
             zero = ~(s.sum(axis=1) > 0)

@@ -190,6 +190,7 @@ def evaluate(
                 fitted = fit_calibrator(calibrate_method, cal_interp, cal_y, n_bins=n_bins, source=cal.path.name)
                 fitted.n_rows = int(cal_y.shape[0])
                 after = MetricAccumulator(n_bins, plan=plan)
+            assert after is not None  # set with fitted, on the first chunk
             after.update(fitted.apply(interp), y)
         if progress is not None and chunk_rows is not None:
             done = first_row - 1 + y.shape[0]
@@ -202,6 +203,8 @@ def evaluate(
     result = _result(src, judge, notes, warnings, metrics, options)
     curves: dict[str, Any] = {"before": before.top.reliability_curve()}
     if fitted is not None:
+        # fitted, after, cal and cal_judge are set together, and only when calibrate_method is given
+        assert after is not None and cal is not None and cal_judge is not None and calibrate_method is not None
         after_metrics = after.result(n_resamples=n_resamples, seed=seed)
         notes.extend(fitted.notes + [f"{cal.path.name}: {n}" for n in cal.notes + cal_judge.notes])
         warnings.extend([f"{cal.path.name}: {w}" for w in cal_judge.warnings] + fitted.warnings

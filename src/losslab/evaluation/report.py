@@ -77,13 +77,17 @@ div.warn li { margin: 0.3em 0; }
 
 def _figures(curves: dict[str, Any]) -> list[tuple[str, str]]:
     """(caption, data URI) of every figure; matplotlib is imported only here."""
+    from matplotlib.figure import Figure
+
     from ..plotting import calibration_comparison, figure_to_data_uri, reliability_diagram
 
     figs = []
     ax, _ = reliability_diagram(curves["before"], title="Reliability (top-label), uncalibrated")
+    assert isinstance(ax.figure, Figure)  # reliability_diagram draws on a figure of its own, not a SubFigure
     figs.append(("Reliability diagram with confidence histogram (uncalibrated)", figure_to_data_uri(ax.figure)))
     if "after" in curves:
         ax, _ = reliability_diagram(curves["after"], title=f"Reliability (top-label), {curves['method']}")
+        assert isinstance(ax.figure, Figure)
         figs.append((f"Reliability diagram after {curves['method']} calibration", figure_to_data_uri(ax.figure)))
         fig = calibration_comparison(
             curves["before"], curves["after"], labels=("uncalibrated", curves["method"]), title="Before / after"

@@ -81,7 +81,8 @@ def plan_memory(n_score_columns: int, n_bins: int, n_resamples: int) -> MemoryPl
         raise EvaluateError(f"--n-resamples {n_resamples}: the bootstrap's draws would take about {_gib(resample)}, "
                             f"more than the {_gib(MEMORY_BUDGET // 2)} they may use; use --n-resamples {most} or "
                             f"fewer")  # fmt: skip
-    g_top, g_cw = _state_groups(1, n_bins), _state_groups(T, n_bins)
+    g_top = _state_groups(1, n_bins)
+    g_cw: int | None = _state_groups(T, n_bins)
     notes = []
     need = _bytes(n_bins, T, g_top, g_cw)
     if need > MEMORY_BUDGET:

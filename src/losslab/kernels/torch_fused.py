@@ -103,8 +103,8 @@ def cross_entropy(
         return None
     check = readable(target)
     if check:
-        lo, hi = torch.aminmax(target)
-        lo, hi = lo.item(), hi.item()
+        bounds = torch.aminmax(target)
+        lo, hi = bounds.min.item(), bounds.max.item()
         if not (lo >= 0 and hi < C):
             if ignore_index is None:
                 return None  # the generic path names the label
@@ -121,7 +121,8 @@ def cross_entropy(
     if axis != class_axis:
         z = z.movedim(axis, class_axis)
     ii = -100 if ignore_index is None else ignore_index
-    out = torch._C._nn.cross_entropy_loss(z, target, cw, enum, ii, float(label_smoothing))
+    # torch's stub types the reduction as str; the binding takes the int enum (a str is a TypeError).
+    out = torch._C._nn.cross_entropy_loss(z, target, cw, enum, ii, float(label_smoothing))  # type: ignore[arg-type]
     if not _finite(out, check):  # also a zero total class weight under "mean" (torch's NaN): the generic error
         return None
     return _out(out, reduction, logits.dtype)
@@ -135,7 +136,7 @@ def mse(pred: Any, target: Any, reduction: str, weight: Any) -> torch.Tensor | N
     p = _compute(pred)
     if enum is None or p is None or pred.shape != target.shape or pred.numel() == 0 or target.is_complex():
         return None
-    out = torch._C._nn.mse_loss(p, target.to(p.dtype), enum)
+    out = torch._C._nn.mse_loss(p, target.to(p.dtype), enum)  # type: ignore[arg-type]  # int enum, as above
     return _out(out, reduction, pred.dtype) if _finite(out, readable(pred)) else None
 
 

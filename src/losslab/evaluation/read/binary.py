@@ -79,6 +79,7 @@ def parquet_source(path: Path, opts: ReadOptions):
                             f"integers, booleans or strings")  # fmt: skip
     if f.metadata.num_rows == 0:
         raise EvaluateError(f"{path.name}: no data rows; the file holds no predictions")
+    assert first is not None  # num_rows > 0, so there is a first batch
     lab = first.column(j)
     if numeric[j] and not pa.types.is_boolean(schema.types[j]):
         coder = LabelCoder(path, names[j], "integer", 2 if len(layout.scores) == 1 else len(layout.scores))
@@ -173,7 +174,7 @@ def npz_source(path: Path, opts: ReadOptions):
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError, KeyError) as exc:
         raise EvaluateError(f"{path.name}: not a readable .npz file ({exc}); it is probably truncated: save it "
                             f"again") from None  # fmt: skip
-    label_name = opts.label_column if opts.label_column in arrays else "labels"
+    label_name = opts.label_column if opts.label_column is not None and opts.label_column in arrays else "labels"
     for key in ("scores", label_name):
         if key not in arrays:
             raise EvaluateError(

@@ -118,7 +118,7 @@ def detect_header(path: Path, first: list[str], infos: list[ColumnInfo], option:
     nums = [_num(c) for c in first]
     if all(x is not None for x in nums):
         frac = [j for j, i in enumerate(infos) if i.numeric and not i.integers]
-        if frac and all(float(x).is_integer() for x in nums):
+        if frac and all(x is not None and x.is_integer() for x in nums):
             shown = ", ".join(c.strip() for c in first[:6]) + (", ..." if len(first) > 6 else "")
             raise EvaluateError(
                 f"{path.name}: the first row ({shown})"
@@ -182,7 +182,7 @@ def choose_columns(
             else f"{f}: the file has no header row, so its columns are numbered 1..{len(names)}: pass --label-column "
                  f"with the number of the label column"  # fmt: skip
         )
-    index = {}
+    index: dict[str, list[int]] = {}
     for j, n in enumerate(names):
         index.setdefault(n, []).append(j)
 
@@ -250,7 +250,7 @@ def choose_columns(
                 continue
             raise EvaluateError(f"{f}: {what} is named like an ID but holds fractional numbers ({info.fraction!r}"
                                 f" in the first rows), so it could be an ID or a score column: {fix}")  # fmt: skip
-        if info.textual and re.fullmatch(r"\s*-?\d+,\d+\s*", info.text):
+        if info.textual and info.text is not None and re.fullmatch(r"\s*-?\d+,\d+\s*", info.text):
             raise EvaluateError(f"{f}: {what} holds numbers written with a decimal comma ({info.text!r}); write them "
                                 f"with a decimal point (and a comma or tab between the columns)")  # fmt: skip
         if info.textual:

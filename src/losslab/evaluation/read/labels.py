@@ -134,6 +134,7 @@ class LabelCoder:
         if self.kind == "boolean":
             raise EvaluateError(f"{at}: label {cell!r} is not True or False, as the labels before it are; labels "
                                 f"must be all booleans, all class indices or all class names")  # fmt: skip
+        assert self.classes is not None  # "text" coders always carry their class names
         raise EvaluateError(
             f"{at}: label {cell!r} is none of the {self.n_classes} classes ({', '.join(map(repr, self.classes))}; "
             f"{self.how}). Pass --classes with every class name in score-column order"

@@ -22,16 +22,17 @@ import io
 import itertools
 import lzma
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal, cast
 
 from ..errors import EvaluateError
 
 TEXT_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 COMPRESSIONS = {".gz": ("gzip", b"\x1f\x8b"), ".bz2": ("bzip2", b"BZh"), ".xz": ("xz", b"\xfd7zXZ\x00")}
-_OPENERS = {"gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}
+_Opener = Callable[[Path, Literal["rb"]], io.BufferedIOBase]
+_OPENERS: dict[str, _Opener] = {"gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}
 _BOMS = [  # longest first: the UTF-32 LE mark begins with the UTF-16 LE one
     (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
@@ -58,12 +59,15 @@ class TextFile:
     notes: list[str] = field(default_factory=list)
 
     def open_binary(self) -> IO[bytes]:
-        return _OPENERS[self.compression](self.path, "rb") if self.compression else open(self.path, "rb")
+        if self.compression:
+            # GzipFile, BZ2File and LZMAFile are binary file objects; typeshed types them as BufferedIOBase, not IO
+            return cast(IO[bytes], _OPENERS[self.compression](self.path, "rb"))
+        return open(self.path, "rb")
 
     def _what(self) -> str:
         return f"{self.compression}-compressed " if self.compression else ""
 
-    def rows(self) -> Iterator[tuple[int, list[str]]]:
+    def rows(self) -> Generator[tuple[int, list[str]], None, None]:
         """``(line, cells)`` of every non-empty row, in file order (see :meth:`row_chunks`)."""
         for rows, lines in self.row_chunks(256):
             yield from zip(lines, rows, strict=True)
