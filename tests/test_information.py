@@ -546,7 +546,7 @@ class TestBadInput:
             losslab.kl_divergence(np.full((2, 3), 1 / 3), np.full(3, 1 / 3))
         with pytest.raises(ValueError, match=re.escape("`p` must have a class axis; got a 0-d array")):
             losslab.entropy(np.array(1.0))
-        with pytest.raises(ValueError, match=re.escape("`axis` must be in [-2, 1]; got 2")):
+        with pytest.raises(ValueError, match=re.escape("`axis` must be in [-2, 1] for 2-d `p`; got 2")):
             losslab.entropy(np.full((2, 2), 0.5), axis=2)
         with pytest.raises(
             ValueError, match=re.escape("`weight` must have shape (2,) (one per loss element); got (3,)")

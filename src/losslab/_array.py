@@ -91,10 +91,36 @@ def _is_array(a: Any) -> bool:
     return is_torch(a) or aac.is_array_api_obj(a)
 
 
-def as_arrays(*args: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
+_MAGNITUDES = ("weight", "class_weight")  # arguments whose values must not underflow to 0 when cast
+
+
+def _masked_error(name: str) -> TypeError:
+    return TypeError(
+        f"`{name}` is a NumPy masked array; losslab does not honour masks (a masked entry would still "
+        f"count in the mean): pass `{name}.filled(value)` to fill the masked entries, or "
+        f"`{name}.compressed()` (on every argument alike) to drop them, or give them weight 0"
+    )
+
+
+def _underflow_check(name: str, before: Any, after: Any) -> None:
+    """Refuse positive weights that became 0 in the cast to the inputs' (narrower) float dtype."""
+    lost = (np.asarray(before) > 0) & (np.asarray(after) == 0)
+    if lost.any():
+        idx = tuple(int(i[0]) for i in np.nonzero(lost)) if lost.ndim else ()
+        v = float(np.asarray(before)[idx])
+        raise ValueError(
+            f"`{name}` holds {v!r}, which underflows to 0 in {np.asarray(after).dtype} (the inputs' dtype); "
+            f"rescale the weights (under reduction='mean' only their ratios matter) or compute in float64"
+        )
+
+
+def as_arrays(*args: Any, names: tuple[str, ...], required: int = 0) -> tuple[Any, ...]:
     """Resolve one array namespace for ``args`` and return ``(xp, *arrays)``.
 
-    ``None`` entries pass through untouched. Python scalars, lists and tuples
+    The first ``required`` arguments (the loss's inputs) must be given: ``None``
+    there is a TypeError naming the argument. Other ``None`` entries pass
+    through untouched. NumPy masked arrays are refused, naming ``.filled()`` and
+    ``.compressed()``: a loss cannot honour a mask halfway. Python scalars, lists and tuples
     are converted into the namespace (and onto the device) of the first real
     array; if there is none, NumPy is used. Floating values are converted at
     that array's compute dtype, not the library's default float, so that
@@ -103,7 +129,13 @@ def as_arrays(*args: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
     libraries are an error, never a silent conversion: the message names both
     arguments and how to convert.
     """
+    for name, a in zip(names[:required], args[:required], strict=False):
+        if a is None:
+            raise TypeError(f"`{name}` is required; got None")
     arrays = [(n, a) for n, a in zip(names, args, strict=False) if a is not None and _is_array(a)]
+    for name, a in arrays:
+        if isinstance(a, np.ma.MaskedArray):
+            raise _masked_error(name)
     if arrays:
         try:
             xp = _namespace([a for _, a in arrays])
@@ -140,7 +172,10 @@ def as_arrays(*args: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
                 f"`{name}` must be an array or a (nested) sequence of numbers; got {type(a).__name__} {a!r:.60}"
             )
         if floating is not None and xp.isdtype(converted.dtype, "real floating") and converted.dtype != floating:
+            wide = converted
             converted = xp.asarray(a, dtype=floating, device=device)
+            if name in _MAGNITUDES and isinstance(wide, np.ndarray):
+                _underflow_check(name, wide, converted)
         out.append(converted)
     return (xp, *out)
 

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ._array import is_concrete, numel, prod
+from ._array import is_concrete, numel, prod, quiet
 from ._checks import traced_check, wants_traced
 from ._kinds import is_numpy, is_torch
-from ._validation import check_reduction, fmt, position, value_at
+from ._validation import check_reduction, dtype_name, fmt, position, value_at
 
 Coefficient = Any  # None (meaning 1), a Python float, or an array broadcastable to the loss
 
@@ -59,6 +59,8 @@ def prepare_weight(xp: Any, weight: Any, loss_shape: tuple[int, ...], dtype: Any
         if wants_traced(w) and numel(w):
             traced_check(xp, (w >= 0) & (w < float("inf")), "`weight` must be finite and non-negative")
     elif numel(w):
+        if w.dtype != weight.dtype and xp.isdtype(weight.dtype, "real floating"):
+            _check_cast(xp, weight, w)
         # Checked in the shape the caller gave, so that the index is one of theirs.
         bad = ~((w >= 0) & (w < float("inf")))
         if bool(xp.any(bad)):
@@ -67,6 +69,19 @@ def prepare_weight(xp: Any, weight: Any, loss_shape: tuple[int, ...], dtype: Any
     if per_sample:
         w = xp.reshape(w, (loss_shape[0],) + (1,) * (len(loss_shape) - 1))
     return w
+
+
+def _check_cast(xp: Any, weight: Any, w: Any) -> None:
+    """Refuse weights that the cast to the loss's (narrower) dtype sent to 0 or to infinity."""
+    lost = ((weight > 0) & (w == 0)) | ((weight < float("inf")) & (w == float("inf")))
+    if bool(xp.any(lost)):
+        pos = position(xp, lost)
+        v = value_at(weight, pos)
+        what = "underflows to 0" if value_at(w, pos) == 0 else "overflows to inf"
+        raise ValueError(
+            f"`weight` holds {v!r} at index {fmt(pos)}, which {what} in {dtype_name(w.dtype)} (the loss's "
+            f"dtype); rescale the weights (under reduction='mean' only their ratios matter) or compute in float64"
+        )
 
 
 def coefficients(
@@ -80,8 +95,15 @@ def coefficients(
 ) -> Coefficient:
     """The coefficients ``c`` described in the module docstring.
 
-    ``total`` overrides the denominator of ``"mean"`` (cross-entropy with
-    class weights divides by the summed weights of the target classes).
+    ``total`` overrides the denominator of ``"mean"``: an array whose sum is
+    the denominator (cross-entropy with class weights divides by the summed
+    weights of the target classes, ``w_i * class_weight[y_i]``).
+
+    Weights whose sum overflows (three weights of 1e308) are divided by their
+    largest first, which leaves every ratio ``w_i / sum(w)`` as it was: the
+    weighted mean of equal huge weights is the unweighted mean, not 0. This
+    runs only while values are readable (an overflowed total is rare, and a
+    branch on it would break a compiled graph).
     """
     check_reduction(reduction)
     if reduction != "mean":
@@ -94,8 +116,9 @@ def coefficients(
                 f"elements is undefined: use reduction='sum' or pass data"
             )
         return 1.0 / n
-    if total is None:
-        total = xp.sum(weight) * (n // numel(weight) if numel(weight) else 0)
+    parts, repeat = (weight, n // numel(weight) if numel(weight) else 0) if total is None else (total, 1)
+    with quiet(xp):  # an overflowing sum is handled below, without NumPy's warning
+        total = xp.sum(parts) * repeat
     if not is_concrete(total):
         if wants_traced(total):
             traced_check(xp, total > 0, f"{zero_total} under reduction='mean', so the mean is undefined")
@@ -104,6 +127,9 @@ def coefficients(
             f"{zero_total} under reduction='mean', so the mean is undefined; "
             f"use reduction='sum' or give some samples positive weight"
         )
+    elif not bool(total < float("inf")):  # the weights are finite (checked), their sum overflowed
+        scale = xp.max(parts)
+        return (1.0 / scale if weight is None else weight / scale) / (xp.sum(parts / scale) * repeat)
     return (1.0 if weight is None else weight) / total
 
 

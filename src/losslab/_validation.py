@@ -76,6 +76,21 @@ def check_closed_unit(name: str, value: Any) -> float:
     return v
 
 
+def check_int(name: str, value: Any) -> int:
+    """An integer option (``axis``, ``ignore_index``): Python and NumPy integers, never a bool or a string."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an int; got {type(value).__name__} {value!r}")
+    return int(value)
+
+
+def check_axis(axis: Any, ndim: int, array_name: str) -> int:
+    """The class axis of an ``ndim``-d array, as an int in [-ndim, ndim - 1]."""
+    axis = check_int("axis", axis)
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"`axis` must be in [-{ndim}, {ndim - 1}] for {ndim}-d `{array_name}`; got {axis}")
+    return axis
+
+
 # ------------------------------------------------------------------- shapes
 def check_same_shape(a_name: str, a: Any, b_name: str, b: Any, hint: str = "") -> None:
     if tuple(a.shape) != tuple(b.shape):

@@ -16,6 +16,8 @@ from .._checks import traced_check, wants_traced
 from .._options import as_float
 from .._reduction import coefficients, prepare_weight
 from .._validation import (
+    check_axis,
+    check_int,
     check_range,
     check_row_sums,
     first_error,
@@ -54,16 +56,32 @@ class Classes:
     __slots__ = ("xp", "z", "target", "hard", "mask", "cw", "out_dtype", "axis", "C", "weight")
 
     def __init__(
-        self, logits, target, weight=None, class_weight=None, ignore_index=None, axis=-1, names=("logits", "target")
+        self,
+        logits,
+        target,
+        weight=None,
+        class_weight=None,
+        ignore_index=None,
+        axis=-1,
+        names=("logits", "target"),
+        target_optional=False,
     ):
-        xp, z, t, w, cw = as_arrays(logits, target, weight, class_weight, names=(*names, "weight", "class_weight"))
+        if ignore_index is not None:
+            ignore_index = check_int("ignore_index", ignore_index)
+        xp, z, t, w, cw = as_arrays(
+            logits,
+            target,
+            weight,
+            class_weight,
+            names=(*names, "weight", "class_weight"),
+            required=1 if target_optional else 2,
+        )
         z = to_float(xp, z, names[0])
         self.out_dtype = z.dtype
         cdt = compute_dtype(xp, z.dtype)
         if z.ndim == 0:
             raise ValueError(f"`{names[0]}` must have a class axis; got a 0-d array")
-        if not -z.ndim <= axis < z.ndim:
-            raise ValueError(f"`axis` must be in [-{z.ndim}, {z.ndim - 1}] for {z.ndim}-d `{names[0]}`; got {axis}")
+        axis = check_axis(axis, z.ndim, names[0])
         self.axis = axis % z.ndim
         z = moveaxis(xp, z, self.axis, -1) if self.axis != z.ndim - 1 else z
         self.z = xp.astype(z, cdt) if z.dtype != cdt else z
@@ -219,7 +237,7 @@ def _coefficients(K: Classes, reduction: str, weight):
     if reduction == "mean" and K.cw is not None and K.hard:
         wy = xp.take(K.cw, xp.reshape(K.target, (-1,)), axis=0)
         wy = xp.reshape(wy, batch)
-        total = xp.sum(wy if w is None else wy * w)
+        total = wy if w is None else wy * w  # summed by ``coefficients``
     if K.cw is not None and K.hard:
         zero = "the summed class weights of the targets are 0"
     else:

@@ -107,7 +107,7 @@ def prepare_pair(
     are returned cast to the compute dtype (None and Python scalars pass).
     """
     names_all = (*names, "weight", *extra_names)
-    xp, pred, target, weight, *extra_arrays = as_arrays(pred, target, weight, *extra, names=names_all)
+    xp, pred, target, weight, *extra_arrays = as_arrays(pred, target, weight, *extra, names=names_all, required=2)
     pred = to_float(xp, pred, names[0])
     out_dtype = pred.dtype
     cdt = compute_dtype(xp, out_dtype)

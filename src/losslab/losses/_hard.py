@@ -37,7 +37,7 @@ def hard_classes(
     names: tuple[str, str] = ("logits", "target"),
 ) -> Classes:
     """:class:`Classes` for integer class indices only; floating targets are refused naming ``loss`` and ``fix``."""
-    xp, _, t = as_arrays(logits, target, names=names)
+    xp, _, t = as_arrays(logits, target, names=names, required=2)
     if t is not None and not xp.isdtype(t.dtype, ("integral", "bool")):
         what = "floating" if xp.isdtype(t.dtype, "real floating") else "non-integer"
         raise TypeError(

@@ -9,6 +9,7 @@ scale. It is computed with log-sum-exp; ``log(softmax(z))`` never appears.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 from .._array import as_arrays, is_concrete, logsumexp, moveaxis, numel, quiet, softmax
@@ -255,8 +256,9 @@ def smooth_labels(target: Any, num_classes: int, alpha: float | Array) -> Any:
     [[0.8, 0.1, 0.1], [0.1, 0.1, 0.8]]
     """
     alpha = closed_unit("alpha", alpha)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 1:
         raise ValueError(f"`num_classes` must be a positive integer; got {num_classes!r}")
+    num_classes = int(num_classes)
     xp, t = as_arrays(target, names=("target",))
     if xp.isdtype(t.dtype, ("integral", "bool")):
         t = _as_indices(xp, t)

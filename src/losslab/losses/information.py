@@ -15,6 +15,7 @@ from .._options import closed_unit, in_namespace, positive
 from .._reduction import coefficients, prepare_weight, reduce, scale_grad
 from .._types import Array, Reduction
 from .._validation import (
+    check_axis,
     check_range,
     check_row_sums,
     check_same_shape,
@@ -45,14 +46,13 @@ def _distributions(arrays, names, axis, weight):
     Returns the namespace, the arrays with the class axis moved last, the
     weight (in the namespace) and the output dtype.
     """
-    xp, *arrays, weight = as_arrays(*arrays, weight, names=(*names, "weight"))
+    xp, *arrays, weight = as_arrays(*arrays, weight, names=(*names, "weight"), required=len(arrays))
     first = to_float(xp, arrays[0], names[0])
     out_dtype = first.dtype
     cdt = compute_dtype(xp, out_dtype)
     if first.ndim == 0:
         raise ValueError(f"`{names[0]}` must have a class axis; got a 0-d array")
-    if not -first.ndim <= axis < first.ndim:
-        raise ValueError(f"`axis` must be in [-{first.ndim}, {first.ndim - 1}]; got {axis}")
+    axis = check_axis(axis, first.ndim, names[0])
     out = []
     for a, name in zip(arrays, names, strict=True):
         a = to_float(xp, a, name)
@@ -203,7 +203,7 @@ def cross_entropy_decomposition(
     >>> round(float(d.cross_entropy), 6), round(float(d.entropy + d.kl), 6)
     (0.807606, 0.807606)
     """
-    xp, z0, t0 = as_arrays(logits, target_probs, names=("logits", "target_probs"))
+    xp, z0, t0 = as_arrays(logits, target_probs, names=("logits", "target_probs"), required=2)
     if t0 is not None and xp.isdtype(t0.dtype, ("integral", "bool")) and tuple(t0.shape) == tuple(z0.shape):
         target_probs = xp.astype(t0, compute_dtype(xp, to_float(xp, z0, "logits").dtype))  # integer one-hot rows
     K = Classes(logits, target_probs, weight, axis=axis, names=("logits", "target_probs"))
@@ -239,14 +239,16 @@ def _distill(student, teacher, temperature, target, alpha, axis, reduction, weig
     hard = target is not None and (not isinstance(alpha, float) or alpha < 1.0)
     if target is None:
         alpha = 1.0  # only the soft term
-    K = Classes(student, target if hard else None, weight, axis=axis, names=("student_logits", "target"))
+    K = Classes(
+        student, target if hard else None, weight, axis=axis, names=("student_logits", "target"), target_optional=True
+    )
     xp, s = K.xp, K.z
     if hard and not K.hard:
         raise TypeError(
             f"`target` must hold integer class indices of shape {tuple(s.shape[:-1])}; got dtype "
             f"{K.target.dtype}; the soft targets are the teacher's, from `teacher_logits`"
         )
-    _, _, t = as_arrays(s, teacher, names=("student_logits", "teacher_logits"))
+    _, _, t = as_arrays(s, teacher, names=("student_logits", "teacher_logits"), required=2)
     t = to_float(xp, t, "teacher_logits")
     check_same_shape("student_logits", moveaxis(xp, s, -1, K.axis), "teacher_logits", t)
     t = xp.astype(moveaxis(xp, t, K.axis, -1), s.dtype)

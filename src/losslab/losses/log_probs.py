@@ -19,7 +19,15 @@ from .._array import as_arrays, compute_dtype, is_concrete, moveaxis, numel, to_
 from .._checks import traced_check, wants_traced
 from .._reduction import reduce, scale_grad
 from .._types import Reduction
-from .._validation import check_same_shape, finalize, nonfinite_error, position, row_sum_tolerance, value_at
+from .._validation import (
+    check_axis,
+    check_same_shape,
+    finalize,
+    nonfinite_error,
+    position,
+    row_sum_tolerance,
+    value_at,
+)
 from ..kernels import subtract_at
 from ._common import quiet
 from ._hard import class_diagnosis, drop_ignored, hard_classes, target_weight
@@ -170,14 +178,13 @@ def nll_loss_grad(
 #   KL(p || q) = sum_c p_c (lp_c - lq_c),  p = exp(lp)         dKL/dlp_c = p_c (lp_c - lq_c + 1)
 #   p_c = 0 (lp_c = -inf) contributes 0; p_c > 0 = q_c (lq_c = -inf) makes it +inf
 def _log_distributions(log_p, log_q, axis, weight):
-    xp, a, b, weight = as_arrays(log_p, log_q, weight, names=("log_p", "log_q", "weight"))
+    xp, a, b, weight = as_arrays(log_p, log_q, weight, names=("log_p", "log_q", "weight"), required=2)
     a = to_float(xp, a, "log_p")
     out_dtype = a.dtype
     cdt = compute_dtype(xp, out_dtype)
     if a.ndim == 0:
         raise ValueError("`log_p` must have a class axis; got a 0-d array")
-    if not -a.ndim <= axis < a.ndim:
-        raise ValueError(f"`axis` must be in [-{a.ndim}, {a.ndim - 1}]; got {axis}")
+    axis = check_axis(axis, a.ndim, "log_p")
     out = []
     for x, name in ((a, "log_p"), (to_float(xp, b, "log_q"), "log_q")):
         check_same_shape("log_p", a, name, x)

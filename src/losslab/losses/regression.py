@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping, Set
 from functools import partial
 from typing import Any
 
@@ -324,6 +325,12 @@ def _quantiles(pred, target, weight, quantile):
         _, pred_arr = as_arrays(pred, names=("pred",))
         if not isinstance(quantile, np.ndarray) and same_library(quantile, pred_arr) and quantile.shape[0]:
             return _quantile_array(pred_arr, target, weight, quantile)
+    if isinstance(quantile, (Set, Mapping)):  # no order to pair the quantiles with `pred`'s last axis
+        raise TypeError(
+            f"`quantile` must be a number in (0, 1) or an ordered sequence of them (a list, tuple or 1-d "
+            f"array: the k-th quantile goes with the k-th entry of `pred`'s last axis); got an unordered "
+            f"{type(quantile).__name__}: pass sorted(quantile) or a list"
+        )
     try:
         if isinstance(quantile, (str, bytes)):
             raise TypeError

@@ -45,7 +45,7 @@ def _classes(logits, target, weight, class_weight, ignore_index, axis) -> Classe
     labels); probability targets are refused with the way out, before
     ``Classes`` could suggest them.
     """
-    xp, z, t = as_arrays(logits, target, names=("logits", "target"))
+    xp, z, t = as_arrays(logits, target, names=("logits", "target"), required=2)
     if not xp.isdtype(t.dtype, ("integral", "bool")):
         what = "floating" if xp.isdtype(t.dtype, "real floating") else "non-integer"
         raise TypeError(

@@ -58,7 +58,8 @@ class Scored:
     __slots__ = ("xp", "p", "y", "binary", "out_dtype", "weight")
 
     def __init__(self, probs, target, weight, labels):
-        xp, p, y, w, labels = as_arrays(probs, target, weight, labels, names=("probs", "target", "weight", "labels"))
+        names = ("probs", "target", "weight", "labels")
+        xp, p, y, w, labels = as_arrays(probs, target, weight, labels, names=names, required=2)
         p = to_float(xp, p, "probs")
         self.out_dtype = p.dtype
         cdt = compute_dtype(xp, p.dtype)
