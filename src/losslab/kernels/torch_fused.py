@@ -39,7 +39,6 @@ __all__ = ["binary_cross_entropy_with_logits", "cross_entropy", "mse"]
 
 _FLOATS = (torch.float32, torch.float64)
 _HALF = (torch.float16, torch.bfloat16)
-_REDUCTIONS = ("mean", "sum", "none")
 # torch's reduction codes (torch.nn._reduction.get_enum), to call the kernels without F's wrappers.
 _ENUM = {"none": 0, "mean": 1, "sum": 2}
 
@@ -51,10 +50,6 @@ def _compute(x: torch.Tensor) -> torch.Tensor | None:
     if x.dtype in _HALF:
         return x.float()
     return None
-
-
-def _scalar_option(v: Any, low: float, high: float) -> bool:
-    return type(v) in (float, int) and low <= v <= high
 
 
 def _finite(out: torch.Tensor, check: bool) -> bool:
