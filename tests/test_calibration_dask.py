@@ -88,3 +88,36 @@ def test_bad_input(data):
     bad = da.from_array(np.where(np.arange(1003)[:, None] == 700, 2.0, p), chunks=(200, 5))
     with pytest.raises(ValueError, match="probs"):
         ece(bad, Y)
+
+
+@pytest.mark.parametrize("kind", ["top-label", "classwise"])
+def test_zero_length_blocks_are_skipped(data, kind):
+    """Blocks of zero rows (as a filter or a concatenation leaves them) hold nothing; they used to raise
+    "`probs` is empty"."""
+    p, y, w = data[0][:8], data[1][:8], data[2][:8]
+    P = da.from_array(p, chunks=((0, 5, 0, 3), (5,)))
+    Y, W = da.from_array(y, chunks=((0, 5, 0, 3),)), da.from_array(w, chunks=((0, 5, 0, 3),))
+    assert P.chunks[0] == (0, 5, 0, 3)
+    assert ece(P, Y, kind=kind) == pytest.approx(ece(p, y, kind=kind), abs=1e-12)
+    assert ece(P, Y, kind=kind, weight=W) == pytest.approx(ece(p, y, kind=kind, weight=w), abs=1e-12)
+    np.testing.assert_allclose(reliability_curve(P, Y).counts, reliability_curve(p, y).counts)
+    a, b = brier_decomposition(P, Y), brier_decomposition(p, y)
+    assert a.brier == pytest.approx(b.brier, abs=1e-12) and a.reliability == pytest.approx(b.reliability, abs=1e-12)
+    b1 = da.from_array(p[:, 1], chunks=((0, 5, 0, 3),))  # 1-d binary, a zero-length block first
+    Yb = da.from_array(y % 2, chunks=((0, 5, 0, 3),))
+    assert ece(b1, Yb, kind="binary") == pytest.approx(ece(p[:, 1], y % 2, kind="binary"), abs=1e-12)
+
+
+def test_only_a_wholly_empty_array_is_empty(data):
+    P = da.from_array(np.empty((0, 5)), chunks=((0,), (5,)))
+    with pytest.raises(ValueError, match=r"`probs` is empty \(a Dask array of shape \(0, 5\)\)"):
+        ece(P, da.from_array(np.empty(0, dtype=np.int64), chunks=((0,),)))
+
+
+def test_dask_n_bins_memory_and_masked_neighbours(data):
+    p, y, _ = data
+    P, Y = da.from_array(p, chunks=(200, 5)), da.from_array(y, chunks=200)
+    with pytest.raises(ValueError, match=r"`n_bins`=1000000000000 would need about [\d.]+ TiB .* limit of 1.0 GiB"):
+        ece(P, Y, n_bins=10**12)
+    with pytest.raises(TypeError, match=r"`target` is a NumPy masked array.*target.filled\(value\).*compressed\(\)"):
+        ece(P, np.ma.masked_array(y))

@@ -319,7 +319,10 @@ def test_histogram_binning_by_hand():
     p = np.array([0.05, 0.1, 0.15, 0.6, 0.65, 1.0, 0.99])
     y = np.array([0, 1, 1, 1, 0, 1, 1])
     w = np.array([1.0, 2.0, 1.0, 1.0, 3.0, 1.0, 1.0])
-    hb = HistogramBinning(n_bins=4).fit(p, y, sample_weight=w)
+    from losslab.calibration import CalibrationWarning
+
+    with pytest.warns(CalibrationWarning, match=r"1 of 4 bins received no fitting sample; it maps to its bin centre"):
+        hb = HistogramBinning(n_bins=4).fit(p, y, sample_weight=w)
     # bins [0, .25): w 1, 2, 1 -> 3/4; [.25, .5): empty -> centre .375; [.5, .75): 1/(1+3); [.75, 1]: 1
     np.testing.assert_allclose(hb.calibrators_[0], [0.75, 0.375, 0.25, 1.0])
     np.testing.assert_allclose(hb.bin_edges_, [0, 0.25, 0.5, 0.75, 1.0])
@@ -412,4 +415,4 @@ def test_temperature_inside_its_range_is_silent():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ts = TemperatureScaling().fit(z, y)
-    assert not ts.at_bound_ and 1.5 < ts.temperature_ < 2.5
+    assert not ts.at_bound_ and 1.5 < ts.temperature_ < 2.5 and ts.fit_warnings_ == []

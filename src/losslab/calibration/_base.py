@@ -20,11 +20,13 @@ from sklearn.base import BaseEstimator
 from .._array import softmax
 from .._validation import fmt, nonfinite_error, position, range_error, row_sum_tolerance
 from ..losses import log_loss
+from ._guards import refuse_masked, weight_exponent
 
 XP = aac.array_namespace(np.empty(0))
 
 
 def as_float(name: str, X: Any) -> np.ndarray:
+    refuse_masked(**{name: X})
     try:
         out = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -99,6 +101,7 @@ def check_probs(X: Any, name: str = "X", n_classes: int | None = None) -> np.nda
 
 def check_target(y: Any, n_samples: int, n_classes: int, name: str = "X") -> np.ndarray:
     """Integer (or bool) class indices in [0, n_classes - 1], one per row of ``X``."""
+    refuse_masked(y=y)
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != n_samples:
         raise ValueError(f"`y` must have shape ({n_samples},) (one label per row of `{name}`); got {y.shape}")
@@ -118,9 +121,12 @@ def check_target(y: Any, n_samples: int, n_classes: int, name: str = "X") -> np.
     return y
 
 
-def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
+def weight_scale(sample_weight: Any, n_samples: int) -> tuple[np.ndarray | None, int]:
+    """Checked weights divided by ``2**e`` (exact), and ``e``: nonzero when the weights' sum would overflow
+    float64 or they are all tiny (:func:`._guards.weight_exponent`). Only Platt scaling, whose smoothed
+    targets count the weights, needs ``e``; every other fit depends on the ratios alone."""
     if sample_weight is None:
-        return None
+        return None, 0
     w = as_float("sample_weight", sample_weight)
     if w.shape != (n_samples,):
         raise ValueError(f"`sample_weight` must have shape ({n_samples},) (one per sample); got {w.shape}")
@@ -128,9 +134,17 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None
     if np.any(bad):
         pos = position(XP, bad)
         raise ValueError(f"`sample_weight` must be finite and non-negative; got {float(w[pos])!r} at index {fmt(pos)}")
+    e = weight_exponent(w)
+    if e:
+        w = np.ldexp(w, -e)
     if not w.sum() > 0:
         raise ValueError("`sample_weight` sums to 0; give at least one sample a positive weight")
-    return w
+    return w, e
+
+
+def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
+    """Checked weights, divided by a power of two when huge or tiny (:func:`weight_scale`)."""
+    return weight_scale(sample_weight, n_samples)[0]
 
 
 def as_columns(p: np.ndarray) -> np.ndarray:

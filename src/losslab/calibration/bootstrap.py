@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ._guards import refuse_masked
 from .metrics import _binned, _check_choice, _ece_from_sums, _Tasks, ece
 
 __all__ = ["bootstrap_ci", "group_counts", "percentile_interval", "row_groups"]
@@ -83,9 +84,11 @@ def group_counts(n_groups: int, n_resamples: int, seed: int | None) -> np.ndarra
 
 
 # ------------------------------------------------------------ row bootstrap
-def _resample_chunks(rng: np.random.Generator, n: int, n_resamples: int, width: int = 1):
-    """Bootstrap index draws (r, n), chunked to bound memory; the same stream for every path."""
-    chunk = max(1, min(n_resamples, (1 << 24) // max(1, n * width)))
+def _resample_chunks(rng: np.random.Generator, n: int, n_resamples: int, width: int = 1, bins: int = 0):
+    """Bootstrap index draws (r, n), chunked to bound memory; the same stream for every path.
+
+    ``bins``: the per-bin sums one resample needs (its chunk holds r of them)."""
+    chunk = max(1, min(n_resamples, (1 << 24) // max(1, n * width), (1 << 22) // max(1, bins)))
     done = 0
     while done < n_resamples:
         r = min(chunk, n_resamples - done)
@@ -144,6 +147,7 @@ def bootstrap_ci(
     _check_interval_options(n_resamples, confidence, method)
     if not callable(metric):
         raise TypeError(f"`metric` must be callable as metric(probs, target); got {type(metric).__name__}")
+    refuse_masked(probs=probs, target=target, weight=weight)  # np.asarray would drop the mask
     p, y = np.asarray(probs), np.asarray(target)
     w = None if weight is None else np.asarray(weight)
     rng = np.random.default_rng(seed)
@@ -172,11 +176,11 @@ def _bootstrap_ece(p, y, w, rng, n_resamples, *, n_bins=15, binning="uniform", n
     wo = tasks.w[:, None] * tasks.outcome
     wt = np.broadcast_to(tasks.w[:, None], keys.shape)
     out = []
-    for idx in _resample_chunks(rng, n, n_resamples, T):
+    for idx in _resample_chunks(rng, n, n_resamples, T, 3 * TB):
         r = idx.shape[0]
         k = (keys[idx] + (np.arange(r) * TB)[:, None, None]).ravel()
         s = np.stack([np.bincount(k, weights=a[idx].ravel(), minlength=r * TB) for a in (wt, wf, wo)], axis=-1)
         s = s.reshape(r, T, n_bins, 3)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out.append(_ece_from_sums(s, norm, debiased))
+            out.append(_ece_from_sums(s, norm, debiased, tasks.wexp))
     return np.concatenate(out)

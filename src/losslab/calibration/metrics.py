@@ -22,7 +22,14 @@ confidences always share a bin, so bins can be empty or uneven. Integer
 weights act exactly as repeating the sample.
 
 Empty bins are skipped (their accuracy and mean confidence are NaN in a
-:class:`ReliabilityCurve`); more bins than samples is fine.
+:class:`ReliabilityCurve`); more bins than samples is fine, but ``n_bins`` is
+refused, before anything is allocated, when the per-bin arrays of the call
+would exceed 1 GiB (:mod:`._guards`; 10**7 top-label bins fit, 10**9 do not).
+
+NumPy masked arrays are refused (pass ``.filled()`` or ``.compressed()``), as
+the losses refuse them. Weights whose sum would overflow float64 are divided
+by a power of two first (exact: every metric depends on the ratios, the
+debiased ECE's bin counts and a curve's ``counts`` are restored).
 
 Dask arrays go to :func:`ece`, :func:`reliability_curve` and
 :func:`brier_decomposition` as they are (uniform bins): each block of rows is
@@ -32,17 +39,27 @@ merge, so an array larger than memory is never gathered.
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .._reduction import prepare_weight
 from .._validation import row_sum_tolerance
 from ..kernels.native import top_label_sums
-from ..losses.scoring import Scored, brier_score
+from ..losses.scoring import brier_score
 from ._dask import any_dask, dask_state
+from ._guards import refuse_masked
+from ._tasks import (
+    BINNINGS,
+    KINDS,
+    NORMS,
+    _check_bin_memory,
+    _check_bool,
+    _check_choice,
+    _check_n_bins,
+    _n_tasks,
+    _Tasks,
+)
 
 __all__ = [
     "BrierDecomposition",
@@ -51,146 +68,6 @@ __all__ = [
     "ece",
     "reliability_curve",
 ]
-
-BINNINGS = ("uniform", "quantile")
-NORMS = ("l1", "l2", "max")
-KINDS = ("top-label", "classwise", "binary")
-
-
-# ------------------------------------------------------------------ options
-def _check_n_bins(n_bins: Any) -> int:
-    if isinstance(n_bins, bool) or not isinstance(n_bins, numbers.Integral) or n_bins < 1:
-        raise ValueError(f"`n_bins` must be a positive integer; got {n_bins!r}")
-    return int(n_bins)
-
-
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        opts = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
-        raise ValueError(f"`{name}` must be one of {opts}; got {value!r}")
-    return value
-
-
-def _check_bool(name: str, value: Any) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"`{name}` must be True or False; got {value!r}")
-    return bool(value)
-
-
-# ------------------------------------------------------------------- inputs
-class _Tasks:
-    """Validated input reduced to T binary calibration tasks of (confidence, outcome) pairs.
-
-    ``conf`` and ``outcome`` have shape (n, T); ``w`` (n,) float64 (ones when unweighted).
-    """
-
-    __slots__ = ("conf", "outcome", "w", "unit", "n", "num_classes", "binary")
-
-    def __init__(self, probs, target, weight, kind):
-        self.unit = weight is None
-        if kind == "top-label" and weight is None and _top_label_fast(self, probs, target):
-            return
-        S = Scored(np.asarray(probs), np.asarray(target), None if weight is None else np.asarray(weight), None)
-        p = np.asarray(S.p, dtype=np.float64)
-        y = np.asarray(S.y)
-        n = p.shape[0]
-        self.n, self.binary = n, S.binary
-        self.num_classes = 2 if S.binary else p.shape[1]
-        w = prepare_weight(np, S.weight, (n,), np.float64)
-        if w is None:
-            w = np.broadcast_to(np.float64(1.0), (n,))  # read-only ones, no allocation
-        elif not float(w.sum()) > 0:
-            raise ValueError("the total `weight` is 0; give at least one sample a positive weight")
-        self.w = np.asarray(w, dtype=np.float64)
-        if kind == "binary":
-            if not S.binary:
-                raise ValueError(
-                    f"`kind='binary'` needs 1-d `probs` (the probability of class 1); got shape {p.shape}. "
-                    f"Use kind='top-label' or 'classwise', or pass probs[:, 1] for a two-class problem"
-                )
-            self.conf, self.outcome = p[:, None], (y == 1).astype(np.float64)[:, None]
-            return
-        if S.binary:
-            p = np.stack([1.0 - p, p], axis=1)
-        if kind == "top-label":  # 1-d binary input, or input the fast path does not take
-            pred = np.argmax(p, axis=1)
-            C = p.shape[1]
-            self.conf = np.take(p.reshape(-1), np.arange(0, n * C, C) + pred)[:, None]  # flat gather: fast
-            self.outcome = (pred == y).astype(np.float64)[:, None]
-        else:  # classwise / one-vs-rest
-            self.conf = p
-            self.outcome = (y[:, None] == np.arange(p.shape[1])).astype(np.float64)
-
-
-_BLOCK_ROWS = 4096  # rows per block of the top-label pass: block and its transpose stay in L2
-
-
-def _top_label_fast(tasks, probs, target) -> bool:
-    """Top-label confidences and correctness of a float64 (n, C) NumPy array in one blocked pass.
-
-    Fills ``tasks`` and returns True, or returns False (touching nothing) when
-    the input is not a C-contiguous float64 2-d ndarray with an integer 1-d
-    target, or fails any of :class:`Scored`'s checks; the caller then takes
-    the general path, whose :class:`Scored` raises the usual error.
-
-    ``np.argmax`` and ``max`` over a short last axis run an inner loop per row
-    (~24 ms for 1e6 x 10), so each block of rows is copied transposed to
-    (C, rows) in cache, where the reductions over classes run as
-    elementwise operations on whole rows: the same read serves the range
-    check (one ``min``), the row sums (the matvec of :class:`Scored`), the
-    confidence (max) and correctness. Correct is ``p[i, y_i] == max``; where a
-    block holds a row with two classes at its maximum, that block takes
-    ``argmax`` (first maximum), so ties follow ``np.argmax`` exactly.
-    """
-    if not (
-        type(probs) is np.ndarray and type(target) is np.ndarray and probs.ndim == 2 and target.ndim == 1
-        and probs.dtype == np.float64 and probs.flags.c_contiguous and target.dtype.kind in "iu"
-        and 0 < target.shape[0] == probs.shape[0] and probs.shape[1] >= 2
-    ):  # fmt: skip
-        return False
-    p, y = probs, target
-    n, C = p.shape
-    if not (int(y.min()) >= 0 and int(y.max()) < C):
-        return False
-    B = min(_BLOCK_ROWS, n)
-    buf = np.empty((C, B))
-    eqbuf = np.empty((C, B), dtype=bool)
-    flat_eq = eqbuf.reshape(-1)
-    ones = np.ones(C)
-    conf = np.empty(n)
-    correct = np.empty(n, dtype=bool)
-    sums = np.empty(n)
-    offsets = np.arange(B, dtype=np.intp)
-    idx = np.empty(B, dtype=np.intp)
-    low = np.inf
-    for a in range(0, n, B):
-        blk = p[a : a + B]
-        k = blk.shape[0]
-        t = buf if k == B else buf[:, :k]
-        eq = eqbuf if k == B else eqbuf[:, :k]
-        np.copyto(t, blk.T)
-        low = min(low, float(t.min()))
-        np.matmul(blk, ones, out=sums[a : a + k])
-        m = conf[a : a + k]
-        np.maximum.reduce(t, axis=0, out=m)
-        np.equal(t, m, out=eq)
-        yb = y[a : a + k]
-        ix = idx[:k]
-        # widen before multiplying: int16 or uint8 labels times the block size overflow in their own type
-        np.copyto(ix, yb, casting="unsafe")
-        ix *= B
-        ix += offsets[:k]
-        c = correct[a : a + k]
-        np.take(flat_eq, ix, out=c)
-        if np.count_nonzero(eq) > k:  # a row with tied maxima: first maximum, as np.argmax
-            np.equal(np.argmax(blk, axis=1), yb, out=c)
-    tol = row_sum_tolerance(np, np.float64, C)
-    if not (low >= 0.0 and float(sums.min()) >= 1.0 - tol and float(sums.max()) <= 1.0 + tol):
-        return False  # NaN fails too
-    tasks.n, tasks.binary, tasks.num_classes = n, False, C
-    tasks.w = np.broadcast_to(np.float64(1.0), (n,))
-    tasks.conf, tasks.outcome = conf[:, None], correct[:, None]
-    return True
 
 
 # ------------------------------------------------------------------ binning
@@ -275,8 +152,11 @@ def _sums(keys, w, conf, outcome, size, brier=False, unit=None):
 
 
 # -------------------------------------------------------- error from sums
-def _ece_from_sums(s: np.ndarray, norm: str, debiased: bool) -> np.ndarray:
-    """Calibration error from sums (..., T, B, >=3); averaged over the T tasks."""
+def _ece_from_sums(s: np.ndarray, norm: str, debiased: bool, wexp: int = 0) -> np.ndarray:
+    """Calibration error from sums (..., T, B, >=3); averaged over the T tasks.
+
+    ``wexp``: the weights were divided by ``2**wexp``, which only the debiased
+    estimate's bin counts notice."""
     sw, swf, swo = s[..., 0], s[..., 1], s[..., 2]
     nonempty = sw > 0
     safe = np.where(nonempty, sw, 1.0)
@@ -290,8 +170,10 @@ def _ece_from_sums(s: np.ndarray, norm: str, debiased: bool) -> np.ndarray:
         sq = gap * gap
         if debiased:
             acc = np.where(nonempty, swo / safe, 0.0)
-            big = sw > 1
-            sq = np.where(big, sq - acc * (1.0 - acc) / np.where(big, sw - 1.0, 1.0), 0.0)
+            with np.errstate(over="ignore"):  # a count beyond float64 is inf: no correction, as in the limit
+                nb = np.ldexp(sw, wexp) if wexp else sw
+            big = nb > 1
+            sq = np.where(big, sq - acc * (1.0 - acc) / np.where(big, nb - 1.0, 1.0), 0.0)
         per_task = np.sqrt(np.maximum(np.sum(mass * sq, axis=-1), 0.0))
     return per_task.mean(axis=-1)
 
@@ -319,21 +201,27 @@ class ReliabilityCurve:
     binning: str
 
 
-def _curve(s: np.ndarray, edges: np.ndarray, n_bins: int, binning: str, squeeze: bool) -> ReliabilityCurve:
+def _curve(s: np.ndarray, edges: np.ndarray, n_bins: int, binning: str, squeeze: bool,
+           wexp: int = 0) -> ReliabilityCurve:  # fmt: skip
     sw = s[..., 0]
     with np.errstate(invalid="ignore", divide="ignore"):
         conf = np.where(sw > 0, s[..., 1] / sw, np.nan)
         acc = np.where(sw > 0, s[..., 2] / sw, np.nan)
+    if wexp:
+        with np.errstate(over="ignore"):  # the summed weights as given; inf where they exceed float64
+            sw = np.ldexp(sw, wexp)
     if squeeze:
         sw, conf, acc = sw[0], conf[0], acc[0]
         edges = edges[0] if edges.ndim == 2 else edges
     return ReliabilityCurve(edges, sw, conf, acc, n_bins, binning)
 
 
-def _prepare(probs, target, n_bins, binning, kind, weight):
+def _prepare(probs, target, n_bins, binning, kind, weight, what="ece"):
     n_bins = _check_n_bins(n_bins)
     _check_choice("binning", binning, BINNINGS)
     _check_choice("kind", kind, KINDS)
+    T = _n_tasks(probs, kind)
+    _check_bin_memory(n_bins, T, f"the per-bin sums of {what} (kind={kind!r}: {T} task{'s' if T > 1 else ''})")
     if kind == "top-label" and weight is None and binning == "uniform" and np.ndim(probs) == 2:
         # one compiled pass when the kernel is built and the input is plain float64 (None otherwise)
         edges = _uniform_edges(n_bins)
@@ -367,11 +255,12 @@ def reliability_curve(
     ([2.0, 1.0], [0.5, 1.0])
     """
     if any_dask(probs, target, weight):
+        refuse_masked(probs=probs, target=target, weight=weight)
         _check_choice("kind", kind, KINDS)
         state = dask_state(probs, target, weight, n_bins=_check_n_bins(n_bins), kind=kind, binning=binning)
         return state.reliability_curve()
-    tasks, edges, s = _prepare(probs, target, n_bins, binning, kind, weight)
-    return _curve(s, edges, s.shape[1], binning, squeeze=kind != "classwise")
+    tasks, edges, s = _prepare(probs, target, n_bins, binning, kind, weight, "reliability_curve")
+    return _curve(s, edges, s.shape[1], binning, kind != "classwise", 0 if tasks is None else tasks.wexp)
 
 
 def ece(
@@ -420,11 +309,12 @@ def ece(
     if _check_bool("debiased", debiased) and norm != "l2":
         raise ValueError(f"`debiased=True` applies only to norm='l2'; got norm={norm!r}")
     if any_dask(probs, target, weight):
+        refuse_masked(probs=probs, target=target, weight=weight)
         _check_choice("kind", kind, KINDS)
         state = dask_state(probs, target, weight, n_bins=_check_n_bins(n_bins), kind=kind, binning=binning)
         return state.compute(norm=norm, debiased=debiased)
-    _, _, s = _prepare(probs, target, n_bins, binning, kind, weight)
-    return float(_ece_from_sums(s, norm, debiased))
+    tasks, _, s = _prepare(probs, target, n_bins, binning, kind, weight)
+    return float(_ece_from_sums(s, norm, debiased, 0 if tasks is None else tasks.wexp))
 
 
 # ------------------------------------------------------------------ Brier
@@ -484,7 +374,10 @@ def brier_decomposition(probs: Any, target: Any, *, n_bins: int = 15, weight: An
     """
     n_bins = _check_n_bins(n_bins)
     kind = "binary" if np.ndim(probs) == 1 else "classwise"
+    K = _n_tasks(probs, kind)
+    _check_bin_memory(n_bins, K, f"the per-bin sums of brier_decomposition ({K} task{'s' if K > 1 else ''})", brier=K)
     if any_dask(probs, target, weight):
+        refuse_masked(probs=probs, target=target, weight=weight)
         return dask_state(probs, target, weight, n_bins=n_bins, kind=kind, binning="uniform").brier_decomposition()
     tasks = _Tasks(probs, target, weight, kind)
     _, keys = _binned(tasks, n_bins, "uniform")

@@ -11,6 +11,25 @@ already-calibrated model stays (nearly) put.
 Inputs are NumPy-converted to float64. ``y`` holds integer class indices
 (``0..C-1``, the columns of ``X``).
 
+Every ``fit`` sets ``fit_warnings_``, the reasons the fit is not to be trusted
+(each also a :class:`CalibrationWarning`; see :mod:`._fit`): the optimiser did
+not converge, a parameter ended at a bound, the fit raised the NLL of its own
+fitting set above the identity map's, or drove it to 0 on a set without
+mistakes. Empty when the fit is fine.
+
+Huge logits: softmax(z / T) is shift-invariant per row, so TemperatureScaling
+predicts on ``z - max(z)``; vector and matrix scaling are not (``W (z + c 1)``
+adds ``c W 1``, not a constant), but they are invariant under one global
+rescaling ``z / s`` with ``W s`` in place of ``W``, so features beyond
+``2**16`` in magnitude are fitted divided by a power of two (exact) and the
+coefficients divided back; the fit then starts from whichever of the identity
+and ``W = I / s`` (logits of order 1) has the lower objective, since from the
+identity of logits near 1e300 no step of L-BFGS-B changes anything (before,
+its gradients' squares overflowed into "`logits` contains NaN"). Their
+``predict_proba`` refuses calibrated logits beyond float64, naming the reason.
+TemperatureScaling's search for T in [0.01, 100] refuses logits whose
+``z / 0.01`` would overflow float64, naming the reason too.
+
 References: Platt (1999), "Probabilistic outputs for support vector machines";
 Guo et al. (2017), "On calibration of modern neural networks" (temperature,
 vector and matrix scaling); Kull et al. (2019), "Beyond temperature scaling:
@@ -22,7 +41,6 @@ from __future__ import annotations
 
 import abc
 import math
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,39 +48,43 @@ from scipy.optimize import minimize, minimize_scalar
 from sklearn.utils.validation import check_is_fitted
 
 from .. import grad
-from .._array import sigmoid
 from .._validation import check_positive
-from ..losses import binary_cross_entropy_with_logits, cross_entropy
-from ._base import (
-    XP,
-    Calibrator,
-    as_columns,
-    as_float,
-    check_finite,
-    check_logits,
-    check_probs,
-    check_sample_weight,
-    check_target,
-    softmax_np,
+from ..losses import cross_entropy
+from ._base import Calibrator, as_columns, check_logits, check_probs, check_sample_weight, check_target, softmax_np
+from ._fit import (
+    CalibrationWarning,
+    finish,
+    nll_or_inf,
+    nll_raised,
+    no_mistakes,
+    not_converged,
+    overflow_refusal,
+    temperature_at_bound,
 )
+from .platt import PlattScaling
 
 if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self needs Python 3.11
 
-__all__ = ["DirichletCalibration", "MatrixScaling", "PlattScaling", "TemperatureScaling", "VectorScaling"]
+__all__ = [
+    "CalibrationWarning",
+    "DirichletCalibration",
+    "MatrixScaling",
+    "PlattScaling",
+    "TemperatureScaling",
+    "VectorScaling",
+]
 
 _LOG_T_BOUNDS = (math.log(1e-2), math.log(1e2))
 _AT_BOUND = 1e-3  # a fit this close to an end of the log-T range (relative to its width) ended there
+_RESCALE_ABOVE = 2.0**16  # affine features larger than this are fitted divided by a power of two
+_FMAX = float(np.finfo(np.float64).max)
 
 
 def _check_reg(name: str, value: Any) -> float:
     if value == 0:
         return 0.0
     return check_positive(name, value)
-
-
-class CalibrationWarning(UserWarning):
-    """A calibrator's fit is not to be trusted: it ended at a bound of its parameter space."""
 
 
 # --------------------------------------------------------------- temperature
@@ -83,7 +105,8 @@ class TemperatureScaling(Calibrator):
     accuracy, is unchanged.
 
     Fitted attributes: ``temperature_`` (float), ``n_classes_``, ``at_bound_``
-    (True when the temperature ended at 0.01 or 100, the ends of its search).
+    (True when the temperature ended at 0.01 or 100, the ends of its search),
+    ``fit_warnings_`` (module docstring; empty when the fit is fine).
 
     A fit that ends at a bound warns (:class:`CalibrationWarning`): at 0.01
     the fitting set held no mistake the temperature could soften (every
@@ -104,6 +127,10 @@ class TemperatureScaling(Calibrator):
         X = check_logits(X)
         y = check_target(y, X.shape[0], X.shape[1])
         w = check_sample_weight(sample_weight, X.shape[0])
+        largest = float(np.max(np.abs(X)))
+        where = "X / T for T down to 0.01, and the gaps between its logits"
+        if largest > _FMAX / 400.0:  # X / 0.01, and the gradient's sum of 2 |X / T|, must stay finite
+            raise overflow_refusal("TemperatureScaling", largest, where)
 
         def nll(s):
             return float(cross_entropy(X * math.exp(-float(s)), y, weight=w))
@@ -111,140 +138,51 @@ class TemperatureScaling(Calibrator):
         def nll_grad(s):
             s = float(np.asarray(s).reshape(-1)[0])
             Z = X * math.exp(-s)
+            f = float(cross_entropy(Z, y, weight=w))
             G = grad.cross_entropy(Z, y, weight=w)
-            return float(cross_entropy(Z, y, weight=w)), np.array([-float(np.sum(G * Z))])
+            return f, np.array([-float(np.sum(G * Z))])
 
-        coarse = minimize_scalar(nll, bounds=_LOG_T_BOUNDS, method="bounded", options={"xatol": 1e-10})
-        polish = minimize(
-            nll_grad,
-            np.array([coarse.x]),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=[_LOG_T_BOUNDS],
-            options={"gtol": 1e-12, "ftol": 1e-15, "maxiter": 200},
-        )
+        try:
+            coarse = minimize_scalar(nll, bounds=_LOG_T_BOUNDS, method="bounded", options={"xatol": 1e-10})
+            polish = minimize(
+                nll_grad,
+                np.array([coarse.x]),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=[_LOG_T_BOUNDS],
+                options={"gtol": 1e-12, "ftol": 1e-15, "maxiter": 200},
+            )
+            before = nll(0.0)
+        except ValueError as exc:  # the mean NLL of many huge logits overflows
+            if "overflow" not in str(exc):
+                raise
+            raise overflow_refusal("TemperatureScaling", largest, where) from exc
         s = float(polish.x[0]) if polish.fun <= coarse.fun else float(coarse.x)
         self.temperature_ = math.exp(s)
         self.n_classes_ = X.shape[1]
         lo, hi = _LOG_T_BOUNDS
         self.at_bound_ = bool(min(s - lo, hi - s) <= _AT_BOUND * (hi - lo))
+        msgs = []
         if self.at_bound_:
-            end = "lower" if s - lo < hi - s else "upper"
-            why = ("the fitting set has no mistakes to soften, so sharpening lowers its NLL without limit"
-                   if end == "lower" else "the logits carry almost no information about the labels")  # fmt: skip
-            warnings.warn(
-                f"TemperatureScaling: the fitted temperature {self.temperature_:.4g} sits at the {end} bound of its "
-                f"search [0.01, 100]: {why}; the calibrated probabilities may be far worse on new data. Fit on "
-                f"held-out predictions that include mistakes (a larger or a different split)",
-                CalibrationWarning,
-                stacklevel=2,
-            )
+            msgs.append(temperature_at_bound(self.temperature_, "lower" if s - lo < hi - s else "upper", largest))
+        elif not (coarse.success or polish.success):  # the bounded Brent search ran out of iterations
+            msgs += not_converged("TemperatureScaling", polish, "Rescale the logits or fit on more data")
+        msgs += nll_raised("TemperatureScaling", before, min(float(polish.fun), float(coarse.fun)))
+        finish(self, msgs)
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Calibrated probabilities ``softmax(X / temperature_)``, shape (n, C)."""
+        """Calibrated probabilities ``softmax(X / temperature_)``, shape (n, C).
+
+        Computed as ``softmax((X - max(X)) / temperature_)`` (the same map): a
+        gap beyond float64 is ``-inf``, a probability of exactly 0."""
         check_is_fitted(self)
         X = check_logits(X, n_classes=self.n_classes_)
-        return softmax_np(X / self.temperature_)
+        with np.errstate(over="ignore"):
+            return softmax_np((X - X.max(axis=1, keepdims=True)) / self.temperature_)
 
     def _uncalibrated(self, X: Any) -> np.ndarray:
         return softmax_np(check_logits(X))
-
-
-# --------------------------------------------------------------------- Platt
-class PlattScaling(Calibrator):
-    r"""Platt scaling (Platt 1999), binary: :math:`P(y = 1 \mid s) = \sigma(a s + b)`.
-
-    ``X`` is a score or logit per sample, shape (n,), or two-class logits
-    (n, 2), reduced to their difference :math:`s = z_1 - z_0`. ``a`` and
-    ``b`` minimise the weighted mean binary cross-entropy
-    (``losslab.binary_cross_entropy_with_logits``) against Platt's smoothed
-    targets :math:`t_+ = (N_+ + 1)/(N_+ + 2)` for positives and
-    :math:`t_- = 1/(N_- + 2)` for negatives (:math:`N_\pm` the summed weights
-    of each class), as scikit-learn's ``CalibratedClassifierCV(method="sigmoid")``:
-    L-BFGS-B with the closed-form gradient from the same start
-    (:math:`a = 0`, :math:`b = \log\frac{N_+ + 1}{N_- + 1}`; scores with
-    :math:`\max|s| \geq 30` are rescaled during the fit), then polished by
-    Newton steps with the exact Hessian.
-
-    ``predict_proba`` returns the layout of its input: (n,) probabilities
-    of class 1 for 1-d scores, (n, 2) rows for two-class logits.
-
-    Fitted attributes: ``coef_`` (a), ``intercept_`` (b), ``n_classes_`` (2).
-
-    >>> import numpy as np
-    >>> s = np.array([-2.0, -1.0, -0.5, 0.5, 1.0, 2.0])
-    >>> p = PlattScaling().fit(s, np.array([0, 0, 1, 0, 1, 1])).predict_proba(s)
-    >>> bool(np.all(np.diff(p) > 0)), p.shape
-    (True, (6,))
-    """
-
-    def _scores(self, X: Any) -> np.ndarray:
-        X = as_float("X", X)
-        if not (X.ndim == 1 or (X.ndim == 2 and X.shape[1] == 2)):
-            raise ValueError(
-                f"`X` must be binary scores of shape (n_samples,) or two-class logits (n_samples, 2); got shape "
-                f"{X.shape}. For more classes use TemperatureScaling, VectorScaling or MatrixScaling"
-            )
-        if X.shape[0] == 0:
-            raise ValueError(f"`X` is empty (shape {X.shape}); a calibrator needs at least one sample")
-        check_finite("X", X)
-        return X if X.ndim == 1 else X[:, 1] - X[:, 0]
-
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> PlattScaling:
-        s = self._scores(X)
-        y = check_target(y, s.shape[0], 2)
-        w = check_sample_weight(sample_weight, s.shape[0])
-        for cls in (0, 1):
-            if np.all(y == cls):
-                raise ValueError(
-                    f"`y` holds only class {cls} (all {y.shape[0]} samples); Platt scaling needs both classes "
-                    f"to fit a slope: calibrate on a held-out set with positives and negatives"
-                )
-        ww = np.ones_like(s) if w is None else w
-        n_pos, n_neg = float(ww[y == 1].sum()), float(ww[y == 0].sum())
-        t = np.where(y == 1, (n_pos + 1.0) / (n_pos + 2.0), 1.0 / (n_neg + 2.0))
-        m = float(np.max(np.abs(s)))
-        scale = m if m >= 30.0 else 1.0
-        F = s / scale
-        c = ww / ww.sum()
-
-        def loss_grad(ab):
-            z = ab[0] * F + ab[1]
-            g = grad.binary_cross_entropy_with_logits(z, t, weight=w)
-            return float(binary_cross_entropy_with_logits(z, t, weight=w)), np.array([g @ F, g.sum()])
-
-        x0 = np.array([0.0, math.log((n_pos + 1.0) / (n_neg + 1.0))])
-        ab = minimize(loss_grad, x0, jac=True, method="L-BFGS-B", options={"gtol": 1e-10, "ftol": 1e-15}).x
-        f, g = loss_grad(ab)
-        for _ in range(20):  # Newton polish: the Hessian is sum_i c_i p_i (1 - p_i) [F_i, 1]^T [F_i, 1]
-            p = sigmoid(XP, ab[0] * F + ab[1])
-            h = c * p * (1.0 - p)
-            H = np.array([[h @ (F * F), h @ F], [h @ F, h.sum()]])
-            try:
-                step = np.linalg.solve(H, g)
-            except np.linalg.LinAlgError:
-                break
-            f_new, g_new = loss_grad(ab - step)
-            if not f_new <= f:
-                break
-            ab, f, g = ab - step, f_new, g_new
-            if np.max(np.abs(step)) < 1e-14:
-                break
-        self.coef_ = float(ab[0] / scale)
-        self.intercept_ = float(ab[1])
-        self.n_classes_ = 2
-        return self
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """:math:`\\sigma(a s + b)`: (n,) for 1-d scores, (n, 2) for two-class logits."""
-        check_is_fitted(self)
-        p = sigmoid(XP, self.coef_ * self._scores(X) + self.intercept_)
-        return p if np.ndim(X) == 1 else as_columns(p)
-
-    def _uncalibrated(self, X: Any) -> np.ndarray:
-        p = sigmoid(XP, self._scores(X))
-        return p if np.ndim(X) == 1 else as_columns(p)
 
 
 # ---------------------------------------------------- vector / matrix / Dirichlet
@@ -277,52 +215,89 @@ class _AffineScaling(Calibrator, abc.ABC):
         return (Z * W if W.ndim == 1 else Z @ W.T) + b
 
     def _loss_grad(
-        self, theta: np.ndarray, Z: np.ndarray, y: np.ndarray, w: np.ndarray | None
+        self, theta: np.ndarray, Z: np.ndarray, y: np.ndarray, w: np.ndarray | None, scale: float = 1.0
     ) -> tuple[float, np.ndarray]:
-        """Objective and its gradient w.r.t. the packed parameters ``theta`` (W or diag(W), then b)."""
+        """Objective and its gradient w.r.t. the packed parameters ``theta`` (W or diag(W), then b).
+
+        ``scale``: ``Z`` is the features divided by it (huge logits), so the
+        packed W is ``scale`` times the calibrator's and the penalty acts on ``W / scale``."""
         C = Z.shape[1]
         W, b = self._unpack(theta, C)
         L = self._logits(Z, W, b)
-        G = grad.cross_entropy(L, y, weight=w)
         f = float(cross_entropy(L, y, weight=w))
+        G = grad.cross_entropy(L, y, weight=w)
         gW = np.sum(G * Z, axis=0) if self._diagonal else G.T @ Z
         gb = G.sum(axis=0)
         lam, mu = self._penalties()
         if lam and not self._diagonal:
-            off = W * (1.0 - np.eye(C))
+            off = W * (1.0 - np.eye(C)) / scale
             f += lam / (C * (C - 1)) * float(np.sum(off * off))
-            gW = gW + 2.0 * lam / (C * (C - 1)) * off
+            gW = gW + 2.0 * lam / (C * (C - 1)) * off / scale
         if mu:
             f += mu / C * float(b @ b)
             gb = gb + 2.0 * mu / C * b
         return f, np.concatenate([gW.ravel(), gb])
 
+    def _fix(self) -> str:
+        """What to do when the fit is not to be trusted (the regularisation to raise)."""
+        return "use TemperatureScaling (one parameter) or MatrixScaling(reg=1e-2)"
+
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> Self:
-        lam, mu = self._penalties()  # validates the hyper-parameters
+        name = type(self).__name__
+        self._penalties()  # validates the hyper-parameters
         Z = self._features(X)
         C = Z.shape[1]
         y = check_target(y, Z.shape[0], C)
         w = check_sample_weight(sample_weight, Z.shape[0])
-        W0 = np.ones(C) if self._diagonal else np.eye(C)
-        theta0 = np.concatenate([W0.ravel(), np.zeros(C)])
-        res = minimize(
-            self._loss_grad,
-            theta0,
-            args=(Z, y, w),
-            jac=True,
-            method="L-BFGS-B",
-            options={"gtol": 1e-9, "ftol": 1e-14, "maxiter": 2000, "maxcor": 20},
-        )
+        one = np.ones(C) if self._diagonal else np.eye(C)
+        zero = np.zeros(C)
+        before = nll_or_inf(lambda: cross_entropy(Z, y, weight=w))  # the identity map (W = I, b = 0)
+        largest = float(np.max(np.abs(Z)))
+        scale, F = 1.0, Z
+        theta0 = np.concatenate([one.ravel(), zero])
+        if largest > _RESCALE_ABOVE:  # fit softmax(F (s W)^T + b) on F = Z / s: the same map, well conditioned
+            scale = math.ldexp(1.0, math.frexp(largest)[1] - 1)
+            F = Z / scale
+            unit = theta0.copy()  # s W = I: logits of order 1, a far better start than 1e300 when they are huge
+            theta0 = np.concatenate([(scale * one).ravel(), zero])
+            if self._loss_grad(unit, F, y, w, scale)[0] < before:
+                theta0 = unit
+        try:
+            res = minimize(
+                self._loss_grad,
+                theta0,
+                args=(F, y, w, scale),
+                jac=True,
+                method="L-BFGS-B",
+                options={"gtol": 1e-9, "ftol": 1e-14, "maxiter": 2000, "maxcor": 20},
+            )
+        except ValueError as exc:
+            if "overflow" not in str(exc):
+                raise
+            raise overflow_refusal(name, largest, "the calibrated logits X W^T + b") from exc
         W, b = self._unpack(res.x, C)
-        self.coef_, self.intercept_ = W.copy(), b.copy()
+        after = float(cross_entropy(self._logits(F, W, b), y, weight=w))  # without the penalty
+        self.coef_, self.intercept_ = W / scale, b.copy()
         self.n_classes_ = C
         self.n_iter_ = int(res.nit)
+        msgs = not_converged(name, res, f"Rescale the inputs, fit on more data, or {self._fix()}")
+        msgs += nll_raised(name, before, after)
+        msgs += no_mistakes(name, after, float(np.max(np.abs(self.coef_))))
+        finish(self, msgs)
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
         Z = self._features(X, self.n_classes_)
-        return softmax_np(self._logits(Z, self.coef_, self.intercept_))
+        with np.errstate(over="ignore", invalid="ignore"):
+            L = self._logits(Z, self.coef_, self.intercept_)
+        if not np.all(np.isfinite(L)):
+            raise ValueError(
+                f"{type(self).__name__}: the calibrated logits X W^T + b overflow float64 (largest |X| "
+                f"{float(np.max(np.abs(Z))):.3g}, largest |W| {float(np.max(np.abs(self.coef_))):.3g}); rescale `X` "
+                f"as for fit, or refit on inputs of the scale you predict on"
+            )
+        return softmax_np(L)
 
     def _uncalibrated(self, X: Any) -> np.ndarray:
         return softmax_np(self._features(X))
@@ -332,7 +307,8 @@ class VectorScaling(_AffineScaling):
     r"""Vector scaling (Guo et al. 2017): :math:`\mathrm{softmax}(w \odot z + b)`, a diagonal :math:`W`.
 
     ``X``: logits (n, C). Unregularised; starts at :math:`w = 1, b = 0`.
-    Fitted attributes: ``coef_`` (C,) (the diagonal), ``intercept_`` (C,), ``n_classes_``, ``n_iter_``.
+    Fitted attributes: ``coef_`` (C,) (the diagonal), ``intercept_`` (C,), ``n_classes_``, ``n_iter_``,
+    ``fit_warnings_`` (module docstring).
 
     >>> import numpy as np
     >>> z = np.array([[2.0, 0.0], [0.0, 2.0], [1.0, 0.0], [0.0, 1.0]])
@@ -355,7 +331,8 @@ class MatrixScaling(_AffineScaling):
     added to the weighted mean NLL; the diagonal is free. ``reg=0`` is plain
     matrix scaling (which may not converge on separable data).
 
-    Fitted attributes: ``coef_`` (C, C) (row = output class), ``intercept_`` (C,), ``n_classes_``, ``n_iter_``.
+    Fitted attributes: ``coef_`` (C, C) (row = output class), ``intercept_`` (C,), ``n_classes_``, ``n_iter_``,
+    ``fit_warnings_`` (module docstring).
 
     >>> import numpy as np
     >>> z = np.array([[2.0, 0.0], [0.0, 2.0], [1.0, 0.0], [0.0, 1.0]])
@@ -369,6 +346,9 @@ class MatrixScaling(_AffineScaling):
     def _penalties(self) -> tuple[float, float]:
         r = _check_reg("reg", self.reg)
         return r, r
+
+    def _fix(self) -> str:
+        return f"raise `reg` (now {self.reg!r}; the diagonal of W stays free) or use TemperatureScaling"
 
     def _features(self, X: Any, n_classes: int | None = None) -> np.ndarray:
         return check_logits(X, n_classes=n_classes)
@@ -385,11 +365,12 @@ class DirichletCalibration(_AffineScaling):
     :class:`MatrixScaling`'s form). :math:`W = I, b = 0` returns ``X``
     unchanged and is where the fit starts.
 
-    Fitted attributes: ``coef_`` (C, C), ``intercept_`` (C,), ``n_classes_``, ``n_iter_``.
+    Fitted attributes: ``coef_`` (C, C), ``intercept_`` (C,), ``n_classes_``, ``n_iter_``,
+    ``fit_warnings_`` (module docstring).
 
     >>> import numpy as np
-    >>> p = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
-    >>> DirichletCalibration().fit(p, np.array([0, 1, 1, 1])).predict_proba(p).shape
+    >>> p = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.6, 0.4]])
+    >>> DirichletCalibration().fit(p, np.array([0, 1, 1, 0])).predict_proba(p).shape
     (4, 2)
     """
 
@@ -399,6 +380,10 @@ class DirichletCalibration(_AffineScaling):
 
     def _penalties(self) -> tuple[float, float]:
         return _check_reg("reg_lambda", self.reg_lambda), _check_reg("reg_mu", self.reg_mu)
+
+    def _fix(self) -> str:
+        return (f"raise `reg_lambda` and `reg_mu` (now {self.reg_lambda!r}, {self.reg_mu!r}; the diagonal of W "
+                f"stays free) or use TemperatureScaling on the log-probabilities")  # fmt: skip
 
     def _features(self, X: Any, n_classes: int | None = None) -> np.ndarray:
         P = as_columns(check_probs(X, n_classes=None))

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ._guards import TINY_WEIGHT
 from .bootstrap import _check_interval_options, group_counts, percentile_interval, row_groups
 from .metrics import (
     BINNINGS,
@@ -17,6 +18,7 @@ from .metrics import (
     ReliabilityCurve,
     _binned,
     _brier_from_sums,
+    _check_bin_memory,
     _check_bool,
     _check_choice,
     _check_n_bins,
@@ -31,6 +33,7 @@ __all__ = ["CalibrationState"]
 
 GROUP_SUMS_BUDGET = 1 << 22  # float64 entries of per-group sums (32 MiB) a state may hold
 MIN_GROUPS = 64
+_WEIGHT_LIMIT = float(np.finfo(np.float64).max) / 4  # the summed weight a state's sums may reach
 
 
 class CalibrationState:
@@ -40,7 +43,12 @@ class CalibrationState:
     weight x confidence and weight x correctness per bin; for the one-vs-rest
     Brier decomposition also weight x p_c^2 and weight x p_c x [y = c].
     Uniform bins only: quantile edges depend on all the data, which a
-    streaming state does not keep.
+    streaming state does not keep. ``n_bins`` is refused when the state's
+    sums and a batch's temporaries would exceed 1 GiB (checked when the state
+    is built, and again at the first batch, which tells the number of
+    classes); weights whose total overflows float64, or that are all below
+    2**-200, are refused (a state's sums must add across batches, so it
+    cannot rescale them as :func:`ece` does).
 
     ``bootstrap_groups=G`` also keeps the ECE sums per row group (rows hashed
     to G groups by their absolute index, see :mod:`losslab.calibration.bootstrap`),
@@ -98,6 +106,35 @@ class CalibrationState:
         self._ece: np.ndarray | None = None  # (T, B, 3)
         self._ece_groups: np.ndarray | None = None  # (G, T, B, 3) when bootstrap_groups
         self._brier: np.ndarray | None = None  # (K, B, 5)
+        C = self.num_classes
+        self._check_memory(C if C is not None and self.kind == "classwise" else 1, C if C is not None else 1)
+
+    def _check_memory(self, T: int, K: int) -> None:
+        """Refuse ``n_bins`` when the sums of T ECE tasks (and K Brier tasks, and the groups) would not fit."""
+        B, G = self.n_bins, 0
+        if self.bootstrap_groups is not None:
+            G = self.groups or min(self.bootstrap_groups, max(MIN_GROUPS, GROUP_SUMS_BUDGET // (T * B * 3)))
+        what = (f"a CalibrationState's per-bin sums (kind={self.kind!r}: {T} task{'s' if T > 1 else ''}"
+                + (f", {K} Brier task{'s' if K > 1 else ''}" if self.brier else "")
+                + (f", {G} bootstrap groups" if G else "") + ")")  # fmt: skip
+        _check_bin_memory(B, T, what, brier=K if self.brier else 0, groups=G)
+
+    def _total(self) -> float:
+        return 0.0 if self._ece is None else float(self._ece[0, :, 0].sum())
+
+    def _check_total(self, more: float, wexp: int = 0) -> None:
+        if wexp < 0:
+            raise ValueError(
+                f"the `weight` values of this batch are all below {TINY_WEIGHT:.3g}: their products with the "
+                f"probabilities lose precision as subnormal float64 numbers; rescale the weights (only their ratios "
+                f"matter; a state's sums add across batches, so it cannot rescale them itself)"
+            )
+        if wexp > 0 or not self._total() + more < _WEIGHT_LIMIT:
+            raise ValueError(
+                "the summed `weight` of this CalibrationState overflows float64; rescale the weights (the ECE, "
+                "its interval and the Brier decomposition depend only on their ratios; a state's sums add across "
+                "batches, so it cannot rescale them itself)"
+            )
 
     def _fresh(self) -> CalibrationState:
         return CalibrationState(self.n_bins, kind=self.kind, num_classes=self.num_classes,
@@ -110,7 +147,7 @@ class CalibrationState:
         the rows' bootstrap groups; by default the batch follows the rows added so
         far. Give it when batches arrive out of order or go to several states.
         """
-        tasks = _Tasks(probs, target, weight, self.kind)
+        tasks = _Tasks(probs, target, weight, self.kind, rescale=False)
         if self.num_classes is not None and tasks.num_classes != self.num_classes:
             raise ValueError(
                 f"`probs` has {tasks.num_classes} classes but this state was built for `num_classes`="
@@ -122,6 +159,10 @@ class CalibrationState:
             isinstance(first_row, bool) or not isinstance(first_row, numbers.Integral) or first_row < 0
         ):
             raise ValueError(f"`first_row` must be a non-negative integer; got {first_row!r}")
+        T = tasks.conf.shape[1]
+        self._check_memory(T, 1 if tasks.binary else tasks.num_classes)
+        with np.errstate(over="ignore"):
+            self._check_total(float(np.sum(tasks.w)), tasks.wexp)
         self.num_classes, self._binary = tasks.num_classes, tasks.binary
         B = self.n_bins
         _, keys = _binned(tasks, B, "uniform")
@@ -133,7 +174,7 @@ class CalibrationState:
             if bk == self.kind:  # the ECE's tasks are the decomposition's: reuse their bins
                 bt, bkeys = tasks, keys
             else:
-                bt = _Tasks(probs, target, weight, bk)
+                bt = _Tasks(probs, target, weight, bk, rescale=False)
                 _, bkeys = _binned(bt, B, "uniform")
             b = _sums(bkeys, bt.w, bt.conf, bt.outcome, bkeys.shape[1] * B, brier=True).reshape(-1, B, 5)
             shared = b if bt is tasks else None
@@ -175,6 +216,7 @@ class CalibrationState:
             if a != b:
                 raise ValueError(f"cannot merge states with different `{name}`: {a!r} and {b!r}")
         new = self._fresh()
+        self._check_total(other._total())
         new.rows = max(self.rows, other.rows)
         if self._ece is None or other._ece is None:
             src = other if self._ece is None else self

@@ -64,6 +64,8 @@ def _params(cal: Any) -> dict[str, Any]:
             out[k] = v.item() if hasattr(v, "item") else v
         elif isinstance(v, np.ndarray) and v.dtype.kind in "biuf":
             out[k] = v.tolist()
+        elif k == "fit_warnings_":
+            continue  # collected as the fit's warnings (``FittedCalibrator.warnings``)
         elif isinstance(v, list) and all(isinstance(e, np.ndarray) for e in v):
             out[k] = [e.tolist() for e in v]
         elif isinstance(v, list):
