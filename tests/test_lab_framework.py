@@ -300,3 +300,53 @@ def test_borrowed_contexts_fix_the_seeds_and_count_into_the_borrower(tmp_path):
         assert ctx.seeds == list(range(get_profile(name).seeds)) and ctx.slug == "fine"
         assert (ctx.computed, ctx.cached) == (6, 0)
         assert (tmp_path / name / "other").is_dir()
+
+
+# ------------------------------------------------------------------ cell files that do not fit their schema
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("[]", "(the file holds an array)"),
+        ('{"x": 1}', '(no "params" key)'),
+        ("3", "(the file holds a number)"),
+        ("null", "(the file holds null)"),
+        ({"result": 3}, '"result" is a number'),
+        ({"result": [5.0]}, '"result" is an array'),
+        ({"params": [], "result": {"value": 5.0}}, '"params" is an array'),
+        ("[" * 100_000, "is unreadable (RecursionError"),
+        (b"\xff\xfe{", "is unreadable (UnicodeDecodeError"),
+    ],
+)
+def test_a_claim_recomputes_cell_files_of_the_wrong_shape_and_names_them(tmp_path, content, reason):
+    """A cell file that is JSON of another shape fails no claim, on this run or the next: it is named and recomputed."""
+    import io
+
+    first = run_lab(out=tmp_path, profile=PROFILES["smoke"], claims=[FINE], device="cpu", console=QUIET)
+    bad = sorted((tmp_path / "cells" / "fine").iterdir())[0]
+    good = json.loads(bad.read_text())
+    if isinstance(content, dict):
+        content = json.dumps({"params": good["params"], **content})
+    bad.write_bytes(content if isinstance(content, bytes) else content.encode())
+    log = io.StringIO()
+    again = run_lab(out=tmp_path, profile=PROFILES["smoke"], claims=[FINE], device="cpu",
+                    console=Console(file=log, width=500))  # fmt: skip
+    (claim,) = again["claims"]
+    assert claim["status"] == "ok" and claim["numbers"] == first["claims"][0]["numbers"]
+    assert claim["cells"] == {"computed": 1, "cached": 1}
+    (line,) = [line for line in log.getvalue().splitlines() if "cell file" in line]
+    assert str(bad) in line and reason in line and line.endswith("computing the cell again"), line
+    assert json.loads(bad.read_text()) == good  # repaired: the next run reads it
+    third = run_lab(out=tmp_path, profile=PROFILES["smoke"], claims=[FINE], device="cpu", console=QUIET)
+    assert third["claims"][0]["cells"] == {"computed": 0, "cached": 2}
+
+
+def test_a_claim_failing_on_cached_cells_says_where_they_came_from(tmp_path):
+    """A cell file of the right schema but edited contents: the claim's error names the cache and the way out."""
+    run_lab(out=tmp_path, profile=PROFILES["smoke"], claims=[FINE], device="cpu", console=QUIET)
+    for path in (tmp_path / "cells" / "fine").iterdir():
+        stored = json.loads(path.read_text())
+        path.write_text(json.dumps({"params": stored["params"], "result": {"value": "five"}}))
+    (claim,) = run_lab(out=tmp_path, profile=PROFILES["smoke"], claims=[FINE], device="cpu", console=QUIET)["claims"]
+    assert claim["status"] == "error" and "Traceback" in claim["error"]
+    assert f"2 of the claim's cells were read from the cache in {tmp_path / 'cells'}" in claim["error"]
+    assert "--fresh" in claim["error"]

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 from typing import Any
 
 import array_api_compat as aac
 import array_api_compat.numpy  # noqa: F401  (aac.numpy, the NumPy namespace)
 import numpy as np
 
-from ._checks import readable
+from ._checks import _torch_graph_active, readable
 from ._kinds import device_of, is_jax, is_numpy, is_torch
 from .kernels.blocks import blockwise, by_rows
 
@@ -55,6 +56,11 @@ def quiet(xp: Any) -> Any:
 
 
 _TORCH_XP: Any = None
+
+
+def _torch_graph() -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and _torch_graph_active(torch)
 
 
 def _namespace(arrays: list[Any]) -> Any:
@@ -102,16 +108,57 @@ def _masked_error(name: str) -> TypeError:
     )
 
 
-def _underflow_check(name: str, before: Any, after: Any) -> None:
-    """Refuse positive weights that became 0 in the cast to the inputs' (narrower) float dtype."""
-    lost = (np.asarray(before) > 0) & (np.asarray(after) == 0)
-    if lost.any():
-        idx = tuple(int(i[0]) for i in np.nonzero(lost)) if lost.ndim else ()
-        v = float(np.asarray(before)[idx])
-        raise ValueError(
-            f"`{name}` holds {v!r}, which underflows to 0 in {np.asarray(after).dtype} (the inputs' dtype); "
-            f"rescale the weights (under reduction='mean' only their ratios matter) or compute in float64"
-        )
+def _check_narrowing(name: str, value: Any, floating: Any) -> None:
+    """Refuse Python numbers and sequences whose conversion to the inputs' float dtype
+    (``floating``) sends a finite value to infinity, or a non-zero weight to 0, judged on the host
+    before any conversion: torch turns ``[1e-50] * 3`` into float32 zeros itself, and ``1e300``
+    would be reported as the ``inf`` that nobody wrote."""
+    from ._validation import lost_in_cast
+
+    try:
+        host = np.dtype(str(floating).rsplit(".", 1)[-1])
+        if host.kind != "f" or host.itemsize >= 8:
+            return  # Python floats are float64: nothing to lose
+        wide = np.asarray(value)
+    except (TypeError, ValueError):
+        return  # not numbers (reported by the conversion) or a dtype NumPy does not know
+    if wide.dtype.kind != "f" or host.itemsize >= wide.itemsize:
+        return
+    with np.errstate(all="ignore"):
+        narrow = wide.astype(host)
+    err = lost_in_cast(
+        aac.numpy, name, wide, narrow, "the inputs' dtype", at_index=False, magnitudes=name in _MAGNITUDES
+    )
+    if err is not None:
+        raise err
+
+
+def _widen_extension(name: str, a: Any) -> Any:
+    """A NumPy array of one of ml_dtypes' extension types, as a standard NumPy dtype.
+
+    ``bfloat16`` and the ``float8_*`` / ``float4_*`` types (what JAX hands to NumPy) are not
+    dtypes the array API knows, so NumPy's namespace cannot even ask whether they are floating.
+    Every value of theirs is exact in float32, which is what half precision computes in here
+    (see :func:`compute_dtype`): they are widened to float32, and the result is float32, as
+    for torch's bfloat16 reductions. The sub-byte integers (``int4``, ``uint4``...) become int32.
+    """
+    if not isinstance(a, (np.ndarray, np.generic)) or not a.dtype.type.__module__.startswith("ml_dtypes"):
+        return a
+    import ml_dtypes
+
+    try:
+        ml_dtypes.finfo(a.dtype)
+        return np.asarray(a, dtype=np.float32)
+    except ValueError:
+        pass
+    try:
+        ml_dtypes.iinfo(a.dtype)
+        return np.asarray(a, dtype=np.int32)
+    except ValueError:
+        raise TypeError(
+            f"`{name}` has dtype {a.dtype}, which losslab cannot compute in; convert it with "
+            f"`{name}.astype(np.float32)`"
+        ) from None
 
 
 def as_arrays(*args: Any, names: tuple[str, ...], required: int = 0) -> tuple[Any, ...]:
@@ -124,7 +171,10 @@ def as_arrays(*args: Any, names: tuple[str, ...], required: int = 0) -> tuple[An
     are converted into the namespace (and onto the device) of the first real
     array; if there is none, NumPy is used. Floating values are converted at
     that array's compute dtype, not the library's default float, so that
-    ``var=0.1`` next to float64 torch tensors is not rounded through float32.
+    ``var=0.1`` next to float64 torch tensors is not rounded through float32;
+    a Python value that this conversion would send to infinity (or a weight it
+    would send to 0) is refused, naming it. NumPy arrays of ml_dtypes' types
+    (``bfloat16``...) are widened to float32 first (:func:`_widen_extension`).
     Arrays from two different
     libraries are an error, never a silent conversion: the message names both
     arguments and how to convert.
@@ -136,6 +186,9 @@ def as_arrays(*args: Any, names: tuple[str, ...], required: int = 0) -> tuple[An
     for name, a in arrays:
         if isinstance(a, np.ma.MaskedArray):
             raise _masked_error(name)
+    if any(isinstance(a, (np.ndarray, np.generic)) and a.dtype.type.__module__ != "numpy" for _, a in arrays):
+        args = tuple(_widen_extension(n, a) for n, a in zip(names, args, strict=False)) + args[len(names) :]
+        arrays = [(n, _widen_extension(n, a)) for n, a in arrays]
     if arrays:
         try:
             xp = _namespace([a for _, a in arrays])
@@ -153,9 +206,13 @@ def as_arrays(*args: Any, names: tuple[str, ...], required: int = 0) -> tuple[An
         like = arrays[0][1]
         device = device_of(like)
         floating = compute_dtype(xp, like.dtype) if xp.isdtype(like.dtype, "real floating") else None
+        # On the host values of Python numbers: free on any device, but not while torch builds a graph
+        # (dynamo would break it at NumPy's conversion).
+        narrowing = floating is not None and not _torch_graph()
     else:
         xp = aac.array_namespace(np.empty(0))
         device = floating = None
+        narrowing = False
     out = []
     for name, a in zip(names, args, strict=False):
         if a is None or _is_array(a):
@@ -167,15 +224,15 @@ def as_arrays(*args: Any, names: tuple[str, ...], required: int = 0) -> tuple[An
             raise TypeError(
                 f"`{name}` must be an array or a (nested) sequence of numbers; got {type(a).__name__}: {exc}"
             ) from None
+        converted = _widen_extension(name, converted)  # an ml_dtypes scalar (``bfloat16(0.5)``)
         if getattr(converted.dtype, "kind", None) == "O":  # NumPy wraps anything in an object array
             raise TypeError(
                 f"`{name}` must be an array or a (nested) sequence of numbers; got {type(a).__name__} {a!r:.60}"
             )
+        if narrowing:
+            _check_narrowing(name, a, floating)
         if floating is not None and xp.isdtype(converted.dtype, "real floating") and converted.dtype != floating:
-            wide = converted
             converted = xp.asarray(a, dtype=floating, device=device)
-            if name in _MAGNITUDES and isinstance(wide, np.ndarray):
-                _underflow_check(name, wide, converted)
         out.append(converted)
     return (xp, *out)
 

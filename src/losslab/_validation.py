@@ -129,6 +129,63 @@ def value_at(x: Any, pos: tuple[int, ...]) -> float:
     return float(v.detach() if hasattr(v, "detach") else v)  # detach: no autograd warning from torch
 
 
+def lost_in_cast(
+    xp: Any, name: str, before: Any, after: Any, whose: str, *, at_index: bool = True, magnitudes: bool = True
+) -> ValueError | None:
+    """A ValueError when casting ``before`` to ``after``'s narrower dtype lost a value, else None.
+
+    A finite entry that became infinite (1e300 in float32) is always refused; for ``magnitudes``
+    (weights) so is a non-zero one that became 0 (1e-50 in float32), where any other value may
+    round to 0. ``whose`` says whose dtype it is ("the inputs' dtype"). Without the check the
+    caller would read "the total weight is 0" or "`weight` must be finite; got inf", about values
+    they never wrote.
+    """
+    lost = (xp.abs(before) < math.inf) & (xp.abs(after) == math.inf)
+    if magnitudes:
+        lost = lost | ((before != 0) & (after == 0))
+    if not bool(xp.any(lost)):
+        return None
+    pos = position(xp, lost)
+    what = "underflows to 0" if value_at(after, pos) == 0 else "overflows to inf"
+    at = f" at index {fmt(pos)}" if at_index and pos else ""
+    fix = "rescale the weights (under reduction='mean' only their ratios matter)" if magnitudes else "rescale it"
+    return ValueError(
+        f"`{name}` holds {value_at(before, pos)!r}{at}, which {what} in {dtype_name(after.dtype)} ({whose}); "
+        f"{fix} or compute in float64"
+    )
+
+
+def label_at(x: Any, pos: tuple[int, ...]) -> str:
+    """The label at ``pos`` as the caller gave it, for a message: ``3``, ``18446744073709551615``,
+    ``1e+300``; never through a cast to the index dtype, which wraps (uint64 2**63 became
+    -9223372036854775808) or, from a float, warns and saturates."""
+    v = x[pos] if pos else x
+    v = v.detach() if hasattr(v, "detach") else v
+    v = v.item() if hasattr(v, "item") else v
+    return repr(v) if isinstance(v, float) else str(int(v))
+
+
+def check_index_cast(xp: Any, t: Any, index: Any, num_classes: int, what: str, ignore_index: int | None = None) -> None:
+    """Refuse integer labels that the cast to the index dtype ``index`` would wrap, before that cast.
+
+    Only unsigned dtypes as wide as ``index`` can wrap (uint64 into int64; uint32 into JAX's
+    32-bit int32); their values are compared in their own dtype, where ``num_classes`` fits, and
+    the first one that is not a class index is reported as given. ``what`` starts the message
+    ("`target` must hold class indices in [0, 2]"); a non-negative ``ignore_index`` is let through
+    (a negative one matches no unsigned value, which is what the wrap would have broken).
+    """
+    if not xp.isdtype(t.dtype, "unsigned integer") or xp.iinfo(t.dtype).bits < xp.iinfo(index).bits:
+        return
+    if not numel(t) or not is_concrete(t):
+        return  # a traced check runs on the cast values, which are then at worst negative: still refused
+    bad = t >= num_classes
+    if ignore_index is not None and ignore_index >= 0:
+        bad = bad & (t != ignore_index)
+    if bool(xp.any(bad)):
+        pos = position(xp, bad)
+        raise ValueError(f"{what}; got {label_at(t, pos)} at index {fmt(pos)}")
+
+
 def nonfinite_error(xp: Any, name: str, x: Any, *, allow_neg_inf: bool = False) -> ValueError | None:
     """A ValueError naming the first NaN or infinity of ``x``, or None."""
     if x is None or not xp.isdtype(x.dtype, "real floating"):

@@ -168,6 +168,22 @@ def _canonical(params: Any) -> str:
     return json.dumps(params, sort_keys=True, allow_nan=True)
 
 
+_JSON_KINDS = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+               float: "a number", type(None): "null"}  # fmt: skip
+
+
+def _misfit(stored: Any) -> str | None:
+    """How a parsed cell file departs from ``{"params": {...}, "result": {...}}`` (extra keys allowed), or None."""
+    if not isinstance(stored, dict):
+        return f"the file holds {_JSON_KINDS.get(type(stored), type(stored).__name__)}"
+    for key in ("params", "result"):
+        if key not in stored:
+            return f'no "{key}" key'
+        if not isinstance(stored[key], dict):
+            return f'"{key}" is {_JSON_KINDS.get(type(stored[key]), type(stored[key]).__name__)}'
+    return None
+
+
 class Context:
     """The run-wide settings plus the cell cache of one claim.
 
@@ -276,17 +292,24 @@ class Context:
         return self.cache_dir / self.slug / f"{key}.json"
 
     def _load(self, path: Path, params: dict[str, Any]) -> dict[str, Any] | None:
-        """The cached result in ``path``, or None to compute it (saying why, unless the file is just missing)."""
+        """The cached result in ``path``, or None to compute it (saying why, unless the file is just missing).
+
+        A cell file must fit the schema that :meth:`map` writes, ``{"params": <these params>, "result":
+        {...}}``; one that does not (unreadable, not JSON, JSON of another shape, another cell's) is named
+        in one note and computed again, never handed to the claim, which would fail on it on every rerun.
+        """
         try:
-            stored = json.loads(path.read_text())
+            stored = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as e:
-            problem = f"is unreadable ({e})"
+        except (OSError, ValueError, RecursionError) as e:  # RecursionError: JSON nested thousands deep
+            problem = f"is unreadable ({type(e).__name__}: {e})"
         else:
-            if not isinstance(stored, dict) or not isinstance(stored.get("result"), dict):
-                problem = 'is not a JSON object with a "result" object'
-            elif _canonical(stored.get("params")) != _canonical(params):
+            misfit = _misfit(stored)
+            if misfit is not None:
+                problem = (f'did not fit the schema: is not a JSON object with a "result" object and a "params" '
+                           f"object ({misfit})")  # fmt: skip
+            elif _canonical(stored["params"]) != _canonical(params):
                 problem = "holds the result of other parameters"
             else:
                 return stored["result"]

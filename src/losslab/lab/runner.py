@@ -139,6 +139,11 @@ def _run_claim(claim: Claim, ctx: Context, figures: dict[str, bytes]) -> dict[st
         finding = claim.run(ctx)
     except Exception as exc:  # a broken claim must not sink the report of the others
         error = str(exc) if isinstance(exc, _DatasetUnavailable) else traceback.format_exc()
+        if ctx.cached and failure is None:  # the cell files fit their schema; their contents may still not
+            error += (
+                f"\n{ctx.cached} of the claim's cells were read from the cache in {ctx.cache_dir}: if one "
+                f"of those files was edited by hand, delete it (or run with --fresh) to compute it again\n"
+            )
         record.update(status="error", verdict="error", reason="", summary="the claim's code raised an error"
                       if failure is None else failure, numbers={}, tables=[], figures=[], discussion="", parts=[],
                       controls=[], published=[], controls_ok=None, error=error)  # fmt: skip

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import math
 
-from .._array import as_arrays, compute_dtype, is_concrete, moveaxis, numel, to_float
+from .._array import as_arrays, compute_dtype, is_concrete, moveaxis, numel, quiet, to_float
 from .._checks import traced_check, wants_traced
 from .._options import as_float
 from .._reduction import coefficients, prepare_weight
 from .._validation import (
     check_axis,
+    check_index_cast,
     check_int,
     check_range,
     check_row_sums,
     first_error,
     fmt,
+    lost_in_cast,
     nonfinite_error,
     overflow_error,
     position,
@@ -99,6 +101,8 @@ class Classes:
                     f"`{names[1]}` of class indices must have shape {batch} (the logits' shape without "
                     f"axis {axis}); got {tuple(t.shape)}"
                 )
+            index = xp.__array_namespace_info__().default_dtypes(device=getattr(t, "device", None))["indexing"]
+            check_index_cast(xp, t, index, C, _label_range(names[1], C, ignore_index), ignore_index)
             t = _as_indices(xp, t)
             valid = None if ignore_index is None else t != ignore_index
             concrete = is_concrete(t)
@@ -146,7 +150,13 @@ class Classes:
         if cw is not None:
             if tuple(cw.shape) != (C,):
                 raise ValueError(f"`class_weight` must have shape ({C},) (one per class); got {tuple(cw.shape)}")
-            cw = xp.astype(to_float(xp, cw, "class_weight"), cdt)
+            given = to_float(xp, cw, "class_weight")
+            with quiet(xp):  # 1e300 to float32: refused below, without NumPy's warning first
+                cw = xp.astype(given, cdt) if given.dtype != cdt else given
+            if cw is not given and is_concrete(given, cw):
+                lost = lost_in_cast(xp, "class_weight", given, cw, "the loss's dtype")
+                if lost is not None:
+                    raise lost
             # Concreteness of the derived mask, not of ``cw``: a concrete array closed
             # over by a jitted function still yields tracers inside the trace.
             bad = ~((cw >= 0) & (cw < math.inf))

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from .._array import as_arrays, compute_dtype, log_softmax, logsumexp, moveaxis, softmax, to_float
+from .._array import as_arrays, compute_dtype, is_concrete, log_softmax, logsumexp, moveaxis, softmax, to_float
+from .._checks import wants_traced
 from .._options import closed_unit, in_namespace, positive
 from .._reduction import coefficients, prepare_weight, reduce, scale_grad
 from .._types import Array, Reduction
@@ -21,10 +22,13 @@ from .._validation import (
     check_same_shape,
     finalize,
     first_error,
+    fmt,
     nonfinite_error,
     overflow_error,
+    position,
     row_sum_tolerance,
 )
+from ._classes import _row
 from ._common import quiet
 from .categorical import Classes
 
@@ -256,30 +260,57 @@ def _distill(student, teacher, temperature, target, alpha, axis, reduction, weig
     log_q = log_softmax(xp, s / T, axis=-1)
     log_p = log_softmax(xp, t / T, axis=-1)
     p = xp.exp(log_p)
-    if grad:
-        values = alpha * T * (xp.exp(log_q) - p)
-    else:
-        # p == 0 (not p > 0) selects the 0 log 0 terms, so a NaN from a non-finite teacher propagates
-        kl = _nonnegative(xp, xp.sum(xp.where(p == 0, xp.zeros_like(p), p * (log_p - log_q)), axis=-1))
-        values = alpha * T * T * kl
-    if hard:
-        if grad:
-            values = values + (1.0 - alpha) * (softmax(xp, s, axis=-1) - K.onehot())
-        else:
-            values = values + (1.0 - alpha) * (logsumexp(xp, s, axis=-1) - K.picked(s))
     c = _coef(xp, tuple(s.shape[:-1]), reduction, K.weight, s.dtype)
+
+    def masked():
+        """-inf logits mask classes; the loss is infinite where the student masks a class that is needed."""
+        for name, x in (("teacher_logits", t), ("student_logits", s)):
+            all_neg = xp.all(x == -math.inf, axis=-1)
+            if bool(xp.any(all_neg)):
+                pos = position(xp, all_neg)
+                return ValueError(f"{_row(pos)} of `{name}` is -inf for every class; no distribution remains")
+        hit = (s == -math.inf) & (p > 0)
+        if bool(xp.any(hit)):
+            pos = position(xp, K.caller_layout(hit))
+            return ValueError(
+                f"`student_logits` is -inf at index {fmt(pos)} where the teacher's probability is positive, so "
+                f"the KL term is infinite; mask the same classes in `teacher_logits` (-inf there too)"
+            )
+        if hard:
+            hit = K.picked(s) == -math.inf
+            if bool(xp.any(hit)):
+                pos = position(xp, hit)
+                return ValueError(
+                    f"the target class {int(K.target[pos])} of {_row(pos, 'sample')} has student logit -inf "
+                    f"(probability 0), so its cross-entropy is infinite; unmask the target class"
+                )
+        return None
 
     def diagnose():
         return first_error(
-            lambda: nonfinite_error(xp, "student_logits", s),
-            lambda: nonfinite_error(xp, "teacher_logits", t),
+            lambda: nonfinite_error(xp, "student_logits", K.caller_layout(s), allow_neg_inf=True),
+            lambda: nonfinite_error(xp, "teacher_logits", K.caller_layout(t), allow_neg_inf=True),
+            masked,
             lambda: overflow_error("distillation loss", K.out_dtype),
         )
 
-    if grad:
-        g = scale_grad(xp, values, c, K.out_dtype, axis=-1)
-        return finalize(xp, moveaxis(xp, g, -1, K.axis), diagnose)
-    return finalize(xp, reduce(xp, values, c, reduction, K.out_dtype), diagnose)
+    # The loss itself, on both paths: the gradient is only returned where the loss is finite, so
+    # that it raises exactly where the loss does (a student logit of -inf where the teacher puts
+    # probability has a finite ``q - p`` but an infinite loss; T**2 can overflow where T (q - p) does not).
+    if not grad or is_concrete(s, t) or wants_traced(s):
+        # p == 0 (not p > 0) selects the 0 log 0 terms, so a NaN from a non-finite teacher propagates
+        kl = _nonnegative(xp, xp.sum(xp.where(p == 0, xp.zeros_like(p), p * (log_p - log_q)), axis=-1))
+        values = alpha * T * T * kl
+        if hard:
+            values = values + (1.0 - alpha) * (logsumexp(xp, s, axis=-1) - K.picked(s))
+        loss = finalize(xp, reduce(xp, values, c, reduction, K.out_dtype), diagnose)
+        if not grad:
+            return loss
+    g = alpha * T * (xp.exp(log_q) - p)
+    if hard:
+        g = g + (1.0 - alpha) * (softmax(xp, s, axis=-1) - K.onehot())
+    g = scale_grad(xp, g, c, K.out_dtype, axis=-1)
+    return finalize(xp, moveaxis(xp, g, -1, K.axis), diagnose, traced="gradient")
 
 
 def distillation_loss(
