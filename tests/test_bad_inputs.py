@@ -100,9 +100,14 @@ CATALOGUE += [
     (L.cross_entropy, (Z, np.array([2**64 - 100, 0], np.uint64)), {"ignore_index": -100}, ValueError,
      r"in \[0, 2\] or ignore_index=-100; got 18446744073709551516 at index 0"),
     (L.cross_entropy, (Z[:1], np.array([1e300])), {}, TypeError, r"`target` has a floating dtype \(float64\)"),
-    (L.log_loss, (P[:1], np.array([1e300])), {}, TypeError, r"`target` must hold integer class indices; got dtype "
-     r"float64"),
-    (L.brier_score, (P[:1], np.array([1e300])), {}, TypeError, r"`target` must hold integer class indices"),
+    # Integral float labels are class indices for the metrics (as scikit-learn's); others are named as given.
+    (L.log_loss, (P[:1], np.array([1e300])), {}, ValueError, r"class indices in \[0, \d+\] \(columns of `probs`\); "
+     r"got 1e\+300 at index 0"),
+    (L.brier_score, (P[:1], np.array([np.nan])), {}, ValueError, r"got nan at index 0"),
+    (L.brier_score, (np.array([0.2, 0.7]), np.array([0.0, 0.5])), {}, ValueError, r"got the non-integral 0.5 at "
+     r"index 1\. Round the labels"),
+    (L.log_loss, (np.array([0.2, 0.7]), np.array([0, 2**63], np.uint64)), {}, ValueError,
+     r"got 9223372036854775808 at index 1"),
 ]  # fmt: skip
 
 # Values that the conversion to the inputs' float dtype would lose, said as given (not "total weight is 0",
@@ -318,3 +323,11 @@ def test_no_public_docstring_holds_control_characters():
             if found:
                 bad[where] = found
     assert not bad, bad
+
+
+def test_integral_float_labels_are_class_indices_for_the_metrics():
+    """``brier_score`` and ``log_loss`` take 0.0/1.0 labels as ``binary_cross_entropy`` and scikit-learn do."""
+    p1, p2 = np.array([0.2, 0.9, 0.5]), np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    for fn in (L.brier_score, L.log_loss):
+        np.testing.assert_allclose(fn(p1, np.array([0.0, 1.0, 1.0])), fn(p1, np.array([0, 1, 1])), rtol=1e-14)
+        np.testing.assert_allclose(fn(p2, np.array([0.0, 2.0], np.float32)), fn(p2, np.array([0, 2])), rtol=1e-14)

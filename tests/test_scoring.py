@@ -287,7 +287,7 @@ BAD = [
     (np.array([[0.2, 0.7], [0.6, 0.4], [0.5, 0.5]]), Y2, {}, ValueError, r"`probs` rows must sum to 1 .*row 0 sums to 0.89999"),
     (P2, np.array([1, 2, 0]), {}, ValueError, r"`target` must hold class indices in \[0, 1\] \(columns of `probs`\); got 2 at index 1; pass `labels=`"),
     (P2, np.array([1, -1, 0]), {}, ValueError, r"class indices in \[0, 1\].*got -1 at index 1"),
-    (P2, np.array([1.0, 0.0, 1.0]), {}, TypeError, r"`target` must hold integer class indices; got dtype float64. Cast with astype\(int\), or pass `labels=`"),
+    (P2, np.array([1.0, 0.5, 1.0]), {}, ValueError, r"`target` must hold class indices; got the non-integral 0.5 at index 1. Round the labels, or pass `labels=`"),
     (P2, np.array(["a", "b", "z"]), {"labels": ["a", "b"]}, ValueError, r"`target` value 'z' at index 2 is not in `labels` \['a', 'b'\]; add it to `labels`"),
     (P2, np.array([3, 1, 3]), {"labels": [1, 2]}, ValueError, r"`target` value 3 at index 0 is not in `labels`"),
     (P2, np.array(["a", "b", "a"]), {"labels": ["a", "b", "c"]}, ValueError, r"`labels` must list 2 label values, one per column of `probs`; got shape \(3,\)"),

@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from .._array import softmax
-from .._validation import fmt, nonfinite_error, position, range_error, row_sum_tolerance
+from .._validation import fmt, label_at, nonfinite_error, position, range_error, row_sum_tolerance
 from ..losses import log_loss
 from ._guards import refuse_masked, weight_exponent
 
@@ -110,15 +110,14 @@ def check_target(y: Any, n_samples: int, n_classes: int, name: str = "X") -> np.
             f"`y` must hold integer class indices; got dtype {y.dtype}. Cast with astype(int) "
             f"(encode string labels with sklearn.preprocessing.LabelEncoder)"
         )
-    y = y.astype(np.int64)
-    bad = (y < 0) | (y >= n_classes)
+    bad = (y < 0) | (y >= n_classes)  # in the labels' own dtype: uint64 2**63 must not wrap to negative
     if np.any(bad):
         pos = position(XP, bad)
         raise ValueError(
-            f"`y` must hold class indices in [0, {n_classes - 1}] (columns of `{name}`); got {int(y[pos])} "
+            f"`y` must hold class indices in [0, {n_classes - 1}] (columns of `{name}`); got {label_at(y, pos)} "
             f"at index {fmt(pos)}"
         )
-    return y
+    return y.astype(np.int64)
 
 
 def weight_scale(sample_weight: Any, n_samples: int) -> tuple[np.ndarray | None, int]:

@@ -17,11 +17,13 @@ from .._checks import traced_check, wants_traced
 from .._reduction import coefficients, is_scalar, prepare_weight, reduce, scale_grad
 from .._types import Reduction
 from .._validation import (
+    check_index_cast,
     check_nonempty,
     check_range,
     check_row_sums,
     finalize,
     fmt,
+    label_at,
     overflow_error,
     position,
     row_sum_tolerance,
@@ -99,11 +101,29 @@ class Scored:
         # The namespace's index dtype: PyTorch gathers only with int32/int64.
         index = xp.__array_namespace_info__().default_dtypes(device=getattr(y, "device", None))["indexing"]
         if labels is None:
+            what = f"`target` must hold class indices in [0, {C - 1}] (columns of `probs`)"
+            if xp.isdtype(y.dtype, "real floating") and is_concrete(y):
+                # Labels stored as floats (0.0 / 1.0, as scikit-learn and binary_cross_entropy take them)
+                # are class indices when every one is integral; checked before the cast, which would
+                # wrap or saturate a huge value (1e300) and warn.
+                bad = ~((y >= 0) & (y < C))  # NaN fails both
+                if bool(xp.any(bad)):
+                    pos = position(xp, bad)
+                    raise ValueError(f"{what}; got {label_at(y, pos)} at index {fmt(pos)}")
+                frac = y != xp.floor(y)
+                if bool(xp.any(frac)):
+                    pos = position(xp, frac)
+                    raise ValueError(
+                        f"`target` must hold class indices; got the non-integral {label_at(y, pos)} at index "
+                        f"{fmt(pos)}. Round the labels, or pass `labels=` listing the label values in column order"
+                    )
+                return xp.astype(y, index)
             if not xp.isdtype(y.dtype, ("integral", "bool")):
                 raise TypeError(
                     f"`target` must hold integer class indices; got dtype {y.dtype}. Cast with "
                     f"astype(int), or pass `labels=` listing the label values in column order"
                 )
+            check_index_cast(xp, y, index, C, what)
             return y if y.dtype == index else xp.astype(y, index)
         if labels.ndim != 1 or labels.shape[0] != C:
             raise ValueError(
