@@ -16,6 +16,11 @@ TOL = 1e-9
 def test_built_where_ci_requires_it():
     if os.environ.get("LOSSLAB_REQUIRE_KERNELS") and not kc.AVAILABLE:
         pytest.fail("LOSSLAB_REQUIRE_KERNELS is set but losslab.kernels._native did not build")
+    if os.environ.get("LOSSLAB_REQUIRE_KERNELS"):
+        from losslab.kernels import fused_ce
+
+        if not fused_ce.AVAILABLE:
+            pytest.fail("LOSSLAB_REQUIRE_KERNELS is set but losslab.kernels._ce did not build")
 
 
 needs_kernel = pytest.mark.skipif(not kc.AVAILABLE, reason="the C kernel did not build here (no compiler)")
