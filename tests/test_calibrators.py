@@ -353,7 +353,10 @@ Z3 = np.array([[1.0, 0.0, -1.0], [0.5, 0.2, 0.1]])
         (VectorScaling(), Z3, [0, -1], ValueError, r"got -1 at index 1"),
         (TemperatureScaling(), Z3, [0, 1, 2], ValueError,
          r"`y` must have shape \(2,\) \(one label per row of `X`\); got \(3,\)"),
-        (TemperatureScaling(), Z3, [0.0, 1.0], TypeError, r"`y` must hold integer class indices; got dtype float64"),
+        (TemperatureScaling(), Z3, [0.0, 1.5], ValueError,
+         r"`y` must hold integer class indices \(or integral floats\); got 1.5 at index 1"),
+        (TemperatureScaling(), Z3, [0.0, 1e300], ValueError, r"in \[0, 2\] \(columns of `X`\); got 1e\+300 at index 1"),
+        (TemperatureScaling(), Z3, ["a", "b"], TypeError, r"`y` must hold integer class indices; got dtype <U1"),
         (VectorScaling(), np.array([[1.0, np.nan], [0.0, 1.0]]), [0, 1], ValueError,
          r"`X` contains NaN at index \(0, 1\)"),
         (PlattScaling(), np.array([0.1, np.inf]), [0, 1], ValueError, r"`X` contains inf at index 1"),
@@ -416,3 +419,13 @@ def test_temperature_inside_its_range_is_silent():
         warnings.simplefilter("error")
         ts = TemperatureScaling().fit(z, y)
     assert not ts.at_bound_ and 1.5 < ts.temperature_ < 2.5 and ts.fit_warnings_ == []
+
+
+def test_integral_float_labels_fit_as_integer_labels():
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((200, 3)) * 2
+    y = rng.integers(0, 3, 200)
+    for cal in (TemperatureScaling, VectorScaling):
+        a = cal().fit(z, y).predict_proba(z)
+        b = cal().fit(z, y.astype(np.float64)).predict_proba(z)
+        np.testing.assert_array_equal(a, b)

@@ -105,6 +105,15 @@ def check_target(y: Any, n_samples: int, n_classes: int, name: str = "X") -> np.
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != n_samples:
         raise ValueError(f"`y` must have shape ({n_samples},) (one label per row of `{name}`); got {y.shape}")
+    if y.dtype.kind == "f":  # labels stored as floats (0.0, 1.0, ...): class indices when integral
+        bad = ~((y >= 0) & (y < n_classes))  # NaN fails both
+        frac = ~bad & (y != np.floor(np.where(bad, 0.0, y)))
+        for mask, what in ((bad, f"class indices in [0, {n_classes - 1}] (columns of `{name}`)"),
+                           (frac, "integer class indices (or integral floats)")):  # fmt: skip
+            if np.any(mask):
+                pos = position(XP, mask)
+                raise ValueError(f"`y` must hold {what}; got {label_at(y, pos)} at index {fmt(pos)}")
+        return y.astype(np.int64)
     if y.dtype.kind not in "iub":
         raise TypeError(
             f"`y` must hold integer class indices; got dtype {y.dtype}. Cast with astype(int) "
