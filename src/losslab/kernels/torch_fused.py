@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 
+from .._checks import _torch_graph_active
 from .._checks import torch_readable as readable
 
 __all__ = ["binary_cross_entropy_with_logits", "cross_entropy", "mse"]
@@ -41,6 +42,11 @@ _FLOATS = (torch.float32, torch.float64)
 _HALF = (torch.float16, torch.bfloat16)
 # torch's reduction codes (torch.nn._reduction.get_enum), to call the kernels without F's wrappers.
 _ENUM = {"none": 0, "mean": 1, "sum": 2}
+
+
+def graph_active() -> bool:
+    """Whether torch is building a graph (compile, export, jit trace, torch.func): no kernel of ours runs then."""
+    return _torch_graph_active(torch)
 
 
 def _compute(x: torch.Tensor) -> torch.Tensor | None:

@@ -3,6 +3,7 @@
 from .binary import binary_cross_entropy, binary_cross_entropy_with_logits
 from .categorical import cross_entropy, smooth_labels
 from .focal import focal_loss, sigmoid_focal_loss
+from .fused import cross_entropy_and_grad
 from .information import (
     Decomposition,
     cross_entropy_decomposition,
@@ -10,6 +11,7 @@ from .information import (
     entropy,
     kl_divergence,
 )
+from .linear import linear_cross_entropy, linear_cross_entropy_and_grad
 from .log_probs import kl_divergence_log, nll_loss
 from .margin import hinge, multiclass_hinge, squared_hinge
 from .nll import gaussian_nll, laplace_nll, poisson_nll
@@ -25,6 +27,7 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "brier_score",
     "cross_entropy",
+    "cross_entropy_and_grad",
     "cross_entropy_decomposition",
     "distillation_loss",
     "entropy",
@@ -36,6 +39,8 @@ __all__ = [
     "kl_divergence",
     "kl_divergence_log",
     "laplace_nll",
+    "linear_cross_entropy",
+    "linear_cross_entropy_and_grad",
     "log_cosh",
     "log_loss",
     "mae",

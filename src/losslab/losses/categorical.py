@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from typing import Any
 
 from .._array import as_arrays, is_concrete, logsumexp, moveaxis, numel, quiet, softmax
 from .._checks import traced_check, wants_traced
-from .._kinds import is_torch
+from .._kinds import is_numpy, is_torch
 from .._options import as_float, closed_unit, in_namespace, nonzero
 from .._reduction import reduce, scale_grad
 from .._types import Array, Reduction
@@ -27,9 +28,15 @@ from .._validation import (
     row_sum_tolerance,
 )
 from ..kernels import subtract_at
+from . import fused
 from ._classes import Classes, _as_indices, _coefficients, _label_range, _row  # noqa: F401  (re-exported)
 
 __all__ = ["cross_entropy", "cross_entropy_grad", "smooth_labels"]
+
+
+#: From this many logits on, NumPy and CPU torch inputs take the fused kernel (``fused.py``); below,
+#: the generic path's few array calls cost no more than the kernel's setup.
+_FUSED_MIN = 1 << 12
 
 
 def _smoothed_soft_target(K: Classes, alpha: Any):
@@ -207,15 +214,26 @@ def cross_entropy(
     >>> cross_entropy(z, np.array([0, 1]), reduction="none").round(4).tolist()
     [0.1698, 0.6931]
     """
-    if is_torch(logits):  # torch's fused kernel where it computes exactly this (see kernels.torch_fused)
+    args = (logits, target, axis, class_weight, ignore_index, label_smoothing, reduction, weight)
+    if is_torch(logits):
         from ..kernels import torch_fused
 
-        out = torch_fused.cross_entropy(
-            logits, target, axis, class_weight, ignore_index, label_smoothing, reduction, weight
-        )
+        if logits.device.type == "cpu" and logits.numel() >= _FUSED_MIN and not torch_fused.graph_active():
+            from ..kernels import torch_ce
+
+            # Only a temporary (no Python reference but this frame's) may lend its buffer to its gradient.
+            temporary = sys.getrefcount(logits) == torch_ce.TEMPORARY_REFS + 1  # + the ``args`` tuple
+            out = torch_ce.cross_entropy(*args, temporary)
+            if out is not None:
+                return out
+        out = torch_fused.cross_entropy(*args)  # torch's kernel where it computes exactly this
         if out is not None:
             return out
-    return _cross_entropy(logits, target, axis, class_weight, ignore_index, label_smoothing, reduction, weight, False)
+    elif is_numpy(logits) and numel(logits) >= _FUSED_MIN:  # one read of the logits (kernels/_ce.c)
+        res = fused._numpy(*args, None, False)
+        if res is not None:
+            return res[0]
+    return _cross_entropy(*args, False)
 
 
 def cross_entropy_grad(
@@ -239,6 +257,11 @@ def cross_entropy_grad(
     >>> cross_entropy_grad(np.array([[0.0, 0.0]]), np.array([0])).tolist()
     [[-0.5, 0.5]]
     """
+    if is_numpy(logits) and numel(logits) >= _FUSED_MIN:  # one pass, softmax and gradient (kernels/_ce.c)
+        res = fused._numpy(logits, target, axis, class_weight, ignore_index, label_smoothing, reduction, weight,
+                           None, True)  # fmt: skip
+        if res is not None:
+            return res[1]
     return _cross_entropy(logits, target, axis, class_weight, ignore_index, label_smoothing, reduction, weight, True)
 
 

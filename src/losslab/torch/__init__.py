@@ -38,6 +38,7 @@ from .own import (
     SigmoidFocalLoss,
     SquaredHingeLoss,
 )
+from .own import LinearCrossEntropyLoss as LinearCrossEntropyLoss  # not in __all__ until the module tests cover it
 from .shared import (
     BCELoss,
     BCEWithLogitsLoss,

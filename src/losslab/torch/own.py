@@ -8,9 +8,10 @@ from torch import Tensor
 
 from .. import losses as L
 from .._types import Reduction
-from .._validation import check_closed_unit, check_positive
+from .._validation import check_closed_unit, check_int, check_positive
 from ..losses._hard import check_at_least
 from ..losses.focal import _check_alpha, _check_gamma
+from ..losses.linear import _check_chunk_rows
 from ..losses.margin import Form, _check_form
 from ..losses.poly import _check_epsilon
 from ._base import _Classes, _Loss, _number, _Plain
@@ -327,4 +328,52 @@ class MulticlassHingeLoss(_Classes):
         return self.fn(
             input, target, margin=self.margin, form=self.form, weight=sample_weight,
             **self._class_options(input, target),
+        )  # fmt: skip
+
+
+class LinearCrossEntropyLoss(_Loss):
+    r"""Cross-entropy of a linear layer's logits, never formed, :func:`losslab.linear_cross_entropy`.
+
+    .. math:: l_i = \log\sum_c e^{z_{ic}} - \sum_c t_{ic} z_{ic}, \qquad z_i = W h_i + b
+
+    ``forward(hidden, weight, target, bias=None, *, sample_weight=None)`` with ``weight`` (V, H) and
+    ``bias`` (V,) as ``torch.nn.Linear`` stores them: ``loss(h, head.weight, y, head.bias)``. The
+    rows are swept in chunks of ``chunk_rows`` (None: ~32 MiB of logits), so memory is O(chunk x V),
+    not O(N x V). Options: ``class_weight`` (a buffer; not ``weight``, which is the layer's),
+    ``ignore_index=-100`` as ``CrossEntropyLoss`` (with probability targets a negative one is not
+    used), ``label_smoothing`` (a number), ``reduction``.
+    """
+
+    fn = staticmethod(L.linear_cross_entropy)
+
+    def __init__(
+        self,
+        *,
+        class_weight: Tensor | None = None,
+        ignore_index: int = -100,
+        label_smoothing: float = 0.0,
+        reduction: Reduction = "mean",
+        chunk_rows: int | None = None,
+    ) -> None:
+        super().__init__(reduction)
+        self.register_buffer("class_weight", class_weight)
+        self.ignore_index = check_int("ignore_index", ignore_index)
+        self.label_smoothing = check_closed_unit("label_smoothing", label_smoothing)
+        self.chunk_rows = _check_chunk_rows(chunk_rows)
+
+    def forward(
+        self,
+        hidden: Tensor,
+        weight: Tensor,
+        target: Tensor,
+        bias: Tensor | None = None,
+        *,
+        sample_weight: Tensor | None = None,
+    ) -> Tensor:
+        ii = self.ignore_index
+        return self.fn(
+            hidden, weight, target, bias=bias, class_weight=self.class_weight,
+            ignore_index=None if ii < 0 and target.is_floating_point() else ii,
+            label_smoothing=self.label_smoothing, reduction=self.reduction, sample_weight=sample_weight,
+            chunk_rows=self.chunk_rows,
         )  # fmt: skip
