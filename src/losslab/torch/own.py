@@ -338,7 +338,7 @@ class LinearCrossEntropyLoss(_Loss):
 
     ``forward(hidden, weight, target, bias=None, *, sample_weight=None)`` with ``weight`` (V, H) and
     ``bias`` (V,) as ``torch.nn.Linear`` stores them: ``loss(h, head.weight, y, head.bias)``. The
-    rows are swept in chunks of ``chunk_rows`` (None: ~32 MiB of logits), so memory is O(chunk x V),
+    rows are swept in chunks of ``chunk_rows`` (None: ~64 MiB of logits), so memory is O(chunk x V),
     not O(N x V). Options: ``class_weight`` (a buffer; not ``weight``, which is the layer's),
     ``ignore_index=-100`` as ``CrossEntropyLoss`` (with probability targets a negative one is not
     used), ``label_smoothing`` (a number), ``reduction``.
