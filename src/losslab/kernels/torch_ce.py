@@ -34,11 +34,7 @@ from torch.autograd.function import once_differentiable
 
 from .._checks import _torch_graph_active
 from ..losses import fused
-
-try:
-    from . import fused_ce
-except ImportError:  # pragma: no cover  (the gate module is part of the package)
-    fused_ce = None  # type: ignore[assignment]
+from . import fused_ce
 
 __all__ = ["MIN_NUMEL", "cross_entropy", "enabled", "value_and_grad"]
 
@@ -73,7 +69,7 @@ def _cpu(*ts: Any) -> bool:
 
 
 def _plan(logits, target, axis, class_weight, ignore_index, label_smoothing, reduction, weight):
-    if not (_on and fused_ce is not None and fused_ce.AVAILABLE and type(logits) in _PLAIN and logits.dtype in _KINDS):
+    if not (_on and fused_ce.AVAILABLE and type(logits) in _PLAIN and logits.dtype in _KINDS):
         return None
     if logits.device.type != "cpu" or not logits.is_contiguous() or not _cpu(target, class_weight, weight):
         return None

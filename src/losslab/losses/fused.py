@@ -28,7 +28,7 @@ import numpy as np
 from .._kinds import is_numpy, is_torch
 from .._reduction import coefficients, is_scalar, prepare_weight
 from .._types import Reduction
-from .._validation import check_reduction
+from .._validation import check_reduction, row_sum_tolerance
 
 __all__ = ["cross_entropy_and_grad"]
 
@@ -63,10 +63,8 @@ def plan(
     ``bf16=True`` says that ``z`` (int16) holds bfloat16 bits (torch's bfloat16 seen through NumPy).
     An argument error raised here is the generic path's own (the same helpers raise it).
     """
-    try:
-        from ..kernels import fused_ce
-    except ImportError:  # pragma: no cover  (the gate module is part of the package)
-        return None
+    from ..kernels import fused_ce
+
     if not fused_ce.AVAILABLE or type(z) is not np.ndarray or not z.flags.c_contiguous or z.ndim == 0:
         return None
     if bf16:
@@ -135,8 +133,8 @@ def plan(
         rowc = float(c)
     else:
         rowc = np.ascontiguousarray(np.broadcast_to(c, batch).reshape(N), dtype=np.float64)
-    eps = 2.0**-7 if bf16 else float(np.finfo(cdt).eps)
-    tol = max(1e-4, 8.0 * C * eps)  # row_sum_tolerance's rule, for the logits' own dtype
+    # The generic path's tolerance for the logits' own dtype (NumPy has no finfo for bfloat16: eps 2**-7).
+    tol = max(1e-4, 8.0 * C * 2.0**-7) if bf16 else row_sum_tolerance(np, cdt, C)
     return Plan(z.reshape(N, C), t, rowc, c, cw, ii, float(label_smoothing), tol, batch, bf16)
 
 
